@@ -1,0 +1,248 @@
+"""Differential bounds on the aligned twin graph (ReluDiff / NeuroDiff, with a CROWN-style final pass).
+
+State of the twin graph at each layer: f's value z and the difference delta = z' - z (g's value is z + delta).
+Affine step, exactly (ReluDiff):  z_out = W h + b,   delta_out = W' Delta + (W' - W) h + (b' - b),
+where h = relu(z) and Delta = relu(z + delta) - relu(z) is the difference neuron. When the twins are close,
+W' - W is small and delta stays small and precise.
+
+Two passes:
+1. *Forward symbolic pass* (ReluDiff/NeuroDiff): lower and upper linear equations in the input for z, for
+   g's own value z', and for delta, layer by layer, using the ReLU and difference-neuron lines of
+   `relaxations.py`; concretized on the box they give every intermediate bound (z, z', delta).
+2. *Backward pass over the differential graph* (our proposal, METHODS.md 3.3): the final spec
+   c1 . f + c2 . g = (c1 + c2) . z_L + c2 . delta_L is back-substituted through the (z, delta) graph with the
+   same lines, so every relaxation keeps its own coefficient instead of being frozen into an input equation
+   (the effect NeuroDiff's extra symbolic variables approximate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UnsupportedOpError
+from ..network import Layer, ReLU, Shape
+from ..twin import Twin
+from .common import SpecBounds, apply_flat, concretize_lower, concretize_upper, layer_bias, widen
+from .relaxations import DiffLines, ReluLines, diff_relu_lines, relu_lines
+
+__all__ = ["diff_bounds", "DiffIntermediate", "diff_forward"]
+
+
+@dataclass
+class DiffIntermediate:
+    """Concrete pre-activation bounds at each ReLU of the aligned twin graph, keyed by layer index."""
+
+    z: dict[int, tuple[torch.Tensor, torch.Tensor]]
+    g: dict[int, tuple[torch.Tensor, torch.Tensor]]
+    d: dict[int, tuple[torch.Tensor, torch.Tensor]]
+
+
+# --------------------------------------------------------------------------------------- forward pass
+# An "equation pair" (U, L) is two tensors (B, n + 1, *shape): rows 0..n-1 are input coefficients, row n the
+# constant; U bounds the quantity from above and L from below for every x in the box.
+
+
+def _eq_affine(layer: Layer, up: torch.Tensor, lo: torch.Tensor, in_shape: Shape, bias: bool):
+    """(W+ U + W- L + b, W+ L + W- U + b) computed as W mid +- |W| rad (no per-sign matrices needed)."""
+    mid, rad = (up + lo) / 2, (up - lo) / 2
+    m = apply_flat(layer.linear, mid, 2, in_shape)
+    r = apply_flat(layer.abs_linear, rad, 2, in_shape)
+    new_up, new_lo = m + r, m - r
+    if bias:
+        b = layer_bias(layer, in_shape, up)[0]
+        new_up[:, -1] += b
+        new_lo[:, -1] += b
+    return new_up, new_lo
+
+
+def _eq_bounds(up: torch.Tensor, lo: torch.Tensor, box_c: torch.Tensor, box_r: torch.Tensor):
+    """Concrete (lower of L, upper of U) over the box; box_c/box_r: (B, n)."""
+    shape = up.shape[2:]
+    bsz, rows = up.shape[:2]
+    u = up.reshape(bsz, rows, -1)
+    l = lo.reshape(bsz, rows, -1)
+    hi = u[:, -1] + torch.einsum("bnw,bn->bw", u[:, :-1], box_c) + torch.einsum("bnw,bn->bw", u[:, :-1].abs(), box_r)
+    lw = l[:, -1] + torch.einsum("bnw,bn->bw", l[:, :-1], box_c) - torch.einsum("bnw,bn->bw", l[:, :-1].abs(), box_r)
+    return lw.reshape(bsz, *shape), hi.reshape(bsz, *shape)
+
+
+def _lin(slope_pos_up, coef: torch.Tensor, up: torch.Tensor, lo: torch.Tensor):
+    """coef * (eq): upper equation of coef * v given v's equations (U, L): coef+ U + coef- L."""
+    c = coef.unsqueeze(1)
+    return c.clamp(min=0) * up + c.clamp(max=0) * lo if slope_pos_up else c.clamp(min=0) * lo + c.clamp(max=0) * up
+
+
+def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, return_lines: bool = True):
+    """Forward symbolic differential pass. Returns (DiffIntermediate, {i: (ReluLines f, ReluLines g, DiffLines)})."""
+    if twin.pairs is None:
+        raise UnsupportedOpError(f"diff engine needs aligned twins ({twin.alignment_note}); use crown")
+    bsz, n = lower.shape
+    dt, dev = lower.dtype, lower.device
+    box_c, box_r = (upper + lower) / 2, (upper - lower) / 2
+    shapes = twin.f.shapes
+    # identity equations for the input: z_0 = x
+    eye = torch.zeros(bsz, n + 1, n, dtype=dt, device=dev)
+    eye[:, :n, :] = torch.eye(n, dtype=dt, device=dev)
+    x_eq = eye.reshape(bsz, n + 1, *shapes[0])
+    z_up = z_lo = g_up = g_lo = x_eq
+    d_up = d_lo = torch.zeros_like(x_eq)
+    # post-activation equations (h = relu(z), h' = relu(z'), Delta)
+    inter = DiffIntermediate({}, {}, {})
+    lines = {}
+    for i, pair in enumerate(twin.pairs):
+        in_shape = shapes[i]
+        if isinstance(pair.f, ReLU):
+            zl, zu = _eq_bounds(z_up, z_lo, box_c, box_r)
+            gl, gu = _eq_bounds(g_up, g_lo, box_c, box_r)
+            dl, du = _eq_bounds(d_up, d_lo, box_c, box_r)
+            # z' = z + delta, delta = z' - z: intersect the three views
+            gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
+            dl, du = torch.maximum(dl, gl - zu), torch.minimum(du, gu - zl)
+            inter.z[i], inter.g[i], inter.d[i] = (zl, zu), (gl, gu), (dl, du)
+            fr, gr = relu_lines(zl, zu), relu_lines(gl, gu)
+            dr = diff_relu_lines(zl, zu, gl, gu, dl, du)
+            lines[i] = (fr, gr, dr)
+            # Delta equations from its lines: upper = uz*z + ud*delta + ub (each term by sign)
+            new_d_up = _lin(True, dr.uz, z_up, z_lo) + _lin(True, dr.ud, d_up, d_lo)
+            new_d_lo = _lin(False, dr.lz, z_up, z_lo) + _lin(False, dr.ld, d_up, d_lo)
+            new_d_up[:, -1] += dr.ub
+            new_d_lo[:, -1] += dr.lb
+            d_up, d_lo = new_d_up, new_d_lo
+            # h = relu(z): upper s z + b (s >= 0), lower a z (a >= 0)
+            z_up, z_lo = fr.upper_slope.unsqueeze(1) * z_up, fr.lower_slope.unsqueeze(1) * z_lo
+            z_up[:, -1] += fr.upper_bias
+            g_up, g_lo = gr.upper_slope.unsqueeze(1) * g_up, gr.lower_slope.unsqueeze(1) * g_lo
+            g_up[:, -1] += gr.upper_bias
+        elif pair.f.is_affine:
+            # delta_out = W' Delta + (W' - W) h + (b' - b)
+            nd_up, nd_lo = _eq_affine(pair.g, d_up, d_lo, in_shape, bias=False)
+            if pair.diff is not None:
+                hu, hl = _eq_affine(pair.diff, z_up, z_lo, in_shape, bias=True)
+                nd_up, nd_lo = nd_up + hu, nd_lo + hl
+            d_up, d_lo = nd_up, nd_lo
+            z_up, z_lo = _eq_affine(pair.f, z_up, z_lo, in_shape, bias=True)
+            g_up, g_lo = _eq_affine(pair.g, g_up, g_lo, in_shape, bias=True)
+        else:
+            raise UnsupportedOpError(f"diff engine: no rule for {pair.f.kind} yet")
+    return inter, lines, (z_up, z_lo, g_up, g_lo, d_up, d_lo)
+
+
+# -------------------------------------------------------------------------------------- backward pass
+
+
+def diff_backward(
+    twin: Twin, lines: dict[int, tuple[ReluLines, ReluLines, DiffLines]], mu: torch.Tensor, lam: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Back-substitute from the twin graph's output; see `diff_backward_partial`."""
+    assert twin.pairs is not None
+    return diff_backward_partial(twin, lines, mu, lam, len(twin.pairs))
+
+
+def diff_backward_partial(
+    twin: Twin, lines: dict[int, tuple[ReluLines, ReluLines, DiffLines]], mu: torch.Tensor, lam: torch.Tensor,
+    end: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upper bound of mu . z_L + lam . delta_L as A . x + const, back-substituted through the (z, delta) graph.
+
+    mu, lam: (B, K, m). Affine pair (z' = W h + b, delta' = W' Delta + dW h + db):
+        mu_h = mu W + lam dW,  lam_Delta = lam W',  const += mu . b + lam . db.
+    ReLU pair: positive coefficients take upper lines, negative ones lower lines:
+        mu_z  = mu+ s + mu- a + lam+ uz + lam- lz,   lam_d = lam+ ud + lam- ld,
+        const += mu+ . b_s + lam+ . ub + lam- . lb.
+    At the input, delta_0 = 0 (both networks read the same x), so only mu remains.
+    """
+    assert twin.pairs is not None
+    shapes = twin.f.shapes
+    bsz, k = mu.shape[:2]
+    const = torch.zeros(bsz, k, dtype=mu.dtype, device=mu.device)
+    for i in reversed(range(end)):
+        pair = twin.pairs[i]
+        in_shape, out_shape = shapes[i], shapes[i + 1]
+        if isinstance(pair.f, ReLU):
+            fr, _, dr = lines[i]
+            mp, mn = mu.clamp(min=0), mu.clamp(max=0)
+            lp, ln = lam.clamp(min=0), lam.clamp(max=0)
+            e = lambda t: t.unsqueeze(1)  # noqa: E731  (B, *shape) -> (B, 1, *shape)
+            const = const + (mp * e(fr.upper_bias) + lp * e(dr.ub) + ln * e(dr.lb)).flatten(2).sum(-1)
+            mu = mp * e(fr.upper_slope) + mn * e(fr.lower_slope) + lp * e(dr.uz) + ln * e(dr.lz)
+            lam = lp * e(dr.ud) + ln * e(dr.ld)
+        else:
+            const = const + (mu * layer_bias(pair.f, in_shape, mu)).flatten(2).sum(-1)
+            flat_mu = mu.reshape(bsz * k, *out_shape)
+            flat_lam = lam.reshape(bsz * k, *out_shape)
+            new_mu = pair.f.vjp(flat_mu, in_shape)
+            if pair.diff is not None:
+                const = const + (lam * layer_bias(pair.diff, in_shape, lam)).flatten(2).sum(-1)
+                new_mu = new_mu + pair.diff.vjp(flat_lam, in_shape)
+            lam = pair.g.vjp(flat_lam, in_shape).reshape(bsz, k, *in_shape)
+            mu = new_mu.reshape(bsz, k, *in_shape)
+    return mu.reshape(bsz, k, -1), const
+
+
+def diff_backward_intermediate(twin: Twin, lower: torch.Tensor, upper: torch.Tensor):
+    """Intermediate bounds of z, z' and delta at every ReLU by back-substitution over the differential graph.
+
+    Layer by layer: the forward pass's bounds are intersected with the bounds of the 3w specs
+    (z = mu . z, z' = z + delta, delta) back-substituted through the already relaxed layers below.
+    Tighter than the forward pass (each relaxation keeps its own coefficient), at O(depth^2 w^2) cost.
+    """
+    inter, lines, _ = diff_forward(twin, lower, upper)
+    shapes = twin.f.shapes
+    bsz = lower.shape[0]
+    new_lines = {}
+    for i in sorted(inter.z):
+        shape = shapes[i]
+        w = int(torch.Size(shape).numel())
+        eye = torch.eye(w, dtype=lower.dtype, device=lower.device).reshape(w, *shape).expand(bsz, w, *shape)
+        zero = torch.zeros_like(eye)
+        mu = torch.cat([eye, eye, zero], 1)
+        lam = torch.cat([zero, eye, eye], 1)
+        coef, const = diff_backward_partial(twin, new_lines, torch.cat([mu, -mu], 1), torch.cat([lam, -lam], 1), i)
+        ub = concretize_upper(coef, const, lower, upper)
+        up, lo = ub[:, : 3 * w], -ub[:, 3 * w :]
+        (zl, zu), (gl, gu), (dl, du) = inter.z[i], inter.g[i], inter.d[i]
+        r = lambda t: t.reshape(bsz, *shape)  # noqa: E731
+        zl, zu = torch.maximum(zl, r(lo[:, :w])), torch.minimum(zu, r(up[:, :w]))
+        gl, gu = torch.maximum(gl, r(lo[:, w : 2 * w])), torch.minimum(gu, r(up[:, w : 2 * w]))
+        dl, du = torch.maximum(dl, r(lo[:, 2 * w :])), torch.minimum(du, r(up[:, 2 * w :]))
+        gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
+        dl, du = torch.maximum(dl, gl - zu), torch.minimum(du, gu - zl)
+        inter.z[i], inter.g[i], inter.d[i] = (zl, zu), (gl, gu), (dl, du)
+        new_lines[i] = (relu_lines(zl, zu), relu_lines(gl, gu), diff_relu_lines(zl, zu, gl, gu, dl, du))
+    return inter, new_lines
+
+
+def diff_bounds(
+    twin: Twin,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    c1: torch.Tensor,
+    c2: torch.Tensor,
+    intermediate: str = "forward",
+) -> SpecBounds:
+    """Differential bounds of c1 . f + c2 . g on aligned twins.
+
+    Requires: aligned twins (same layer structure; structured pruning is zero-padded), boxes (B, n), specs (K, m).
+    Returns: SpecBounds (B, K) with the final pass's input coefficients (branching hints).
+    Method: forward symbolic differential pass for intermediate bounds (ReluDiff/NeuroDiff lines), then the
+    spec back-substituted through the differential graph; the result is intersected with the forward pass's
+    own concretization of the output equations.
+    Guarantee: sound (float64 + outward widening); not complete.
+    Reference: Paulsen et al., ReluDiff (ICSE 2020) and NeuroDiff (ASE 2020).
+    """
+    if intermediate == "backward":
+        inter, lines = diff_backward_intermediate(twin, lower, upper)
+    else:
+        inter, lines, _ = diff_forward(twin, lower, upper)
+    bsz = lower.shape[0]
+    k = c1.shape[0]
+    a1 = c1.to(lower).unsqueeze(0).expand(bsz, k, -1)
+    a2 = c2.to(lower).unsqueeze(0).expand(bsz, k, -1)
+    mu, lam = a1 + a2, a2
+    coef, const = diff_backward(twin, lines, torch.cat([mu, -mu], 1), torch.cat([lam, -lam], 1))
+    ub = concretize_upper(coef, const, lower, upper)
+    lo, hi = -ub[:, k:], ub[:, :k]
+    lo, hi = widen(lo, hi)
+    return SpecBounds(lo, hi, coef[:, :k])

@@ -1,0 +1,142 @@
+"""Linear relaxations of ReLU and of the ReLU *difference* neuron, as small frozen records.
+
+Every rule here is a pure function of concrete pre-activation bounds (batched tensors) returning linear
+lower/upper lines. Both the forward symbolic engine and the backward (CROWN-style) engine consume the same
+records, so each rule lives in exactly one place.
+
+Notation (per neuron): z is f's pre-activation, z' = z + delta is g's, delta the difference.
+Concrete bounds: z in [zl, zu], z' in [gl, gu], delta in [dl, du].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["ReluLines", "DiffLines", "relu_lines", "diff_relu_lines", "default_lower_slope"]
+
+
+@dataclass(frozen=True)
+class ReluLines:
+    """lower_slope * z  <=  relu(z)  <=  upper_slope * z + upper_bias   (for z in [l, u])."""
+
+    lower_slope: torch.Tensor
+    upper_slope: torch.Tensor
+    upper_bias: torch.Tensor
+
+
+def default_lower_slope(l: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """CROWN's adaptive lower slope: 1 where u >= -l (the line y = z loses less area), else 0."""
+    return (u >= -l).to(l.dtype)
+
+
+def relu_lines(l: torch.Tensor, u: torch.Tensor, lower_slope: torch.Tensor | None = None) -> ReluLines:
+    """DeepPoly/CROWN relaxation of y = relu(z), z in [l, u] (Singh et al. 2019; Zhang et al. 2018).
+
+    active (l >= 0): y = z.  inactive (u <= 0): y = 0.
+    unstable: upper chord y <= u (z - l) / (u - l); lower y >= a z with a in [0, 1] (`lower_slope`, CROWN
+    default `default_lower_slope`). The lower slope of stable neurons is forced to the exact value.
+
+    >>> r = relu_lines(torch.tensor([-1.0]), torch.tensor([3.0]))
+    >>> float(r.upper_slope), float(r.upper_bias), float(r.lower_slope)
+    (0.75, 0.75, 1.0)
+    """
+    active = l >= 0
+    inactive = u <= 0
+    unstable = ~(active | inactive)
+    denom = torch.where(unstable, u - l, torch.ones_like(u))
+    s = torch.where(unstable, u / denom, active.to(u.dtype))
+    b = torch.where(unstable, -s * l, torch.zeros_like(u))
+    a = default_lower_slope(l, u) if lower_slope is None else lower_slope
+    a = torch.where(unstable, a, active.to(u.dtype))
+    return ReluLines(a, s, b)
+
+
+@dataclass(frozen=True)
+class DiffLines:
+    """Lines bounding the difference neuron Delta = relu(z + delta) - relu(z):
+
+    lz * z + ld * delta + lb  <=  Delta  <=  uz * z + ud * delta + ub.
+    """
+
+    lz: torch.Tensor
+    ld: torch.Tensor
+    lb: torch.Tensor
+    uz: torch.Tensor
+    ud: torch.Tensor
+    ub: torch.Tensor
+
+
+def _chord_of_max0(dl: torch.Tensor, du: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upper line t * delta + c of max(0, delta) on [dl, du]: delta if dl >= 0, 0 if du <= 0, else the chord."""
+    pos, neg = dl >= 0, du <= 0
+    mixed = ~(pos | neg)
+    denom = torch.where(mixed, du - dl, torch.ones_like(du))
+    t = torch.where(mixed, du / denom, pos.to(du.dtype))
+    c = torch.where(mixed, -t * dl, torch.zeros_like(du))
+    return t, c
+
+
+def diff_relu_lines(
+    zl: torch.Tensor,
+    zu: torch.Tensor,
+    gl: torch.Tensor,
+    gu: torch.Tensor,
+    dl: torch.Tensor,
+    du: torch.Tensor,
+    *,
+    f_lower_slope: torch.Tensor | None = None,
+    g_lower_slope: torch.Tensor | None = None,
+    theta_upper: torch.Tensor | None = None,
+    theta_lower: torch.Tensor | None = None,
+) -> DiffLines:
+    """Relaxation of the difference neuron Delta = relu(z') - relu(z), z' = z + delta (ReluDiff/NeuroDiff).
+
+    Two valid families, mixed convexly with weights theta in [0, 1] (any convex combination of upper lines is
+    an upper line):
+
+    (A) *twin lines*: Delta <= upper(relu(z')) - lower(relu(z)), Delta >= lower(relu(z')) - upper(relu(z)),
+        with the DeepPoly lines of each ReLU, written in (z, delta) via z' = z + delta. This is exact in the
+        four stable cases of the nine-case table (ReluDiff ICSE'20, Table 1):
+
+            f \\ g     | active       | inactive | unstable
+            active    | Delta = d    | -z       | max(d, -z) = relu(z') - z
+            inactive  | Delta = z'   | 0        | relu(z') in [0, chord(z')]
+            unstable  | min(d, z')   | -relu(z) | both unstable: see (B)
+
+    (B) *difference chords*: relu is monotone and 1-Lipschitz, so min(0, d) <= Delta <= max(0, d); the upper
+        side is relaxed by the chord of max(0, d) on [dl, du] and the lower side by the chord of min(0, d)
+        (NeuroDiff ASE'20, "convex approximations"). It follows the difference, not f and g separately, which
+        is what keeps bounds tight when the twins are close.
+
+    Default theta: per neuron, the family whose bound is smaller when evaluated on the concrete intervals
+    (ties go to (A), exact in stable cases). theta is the alpha-optimizable knob of `alpha` engines.
+    """
+    f = relu_lines(zl, zu, f_lower_slope)
+    g = relu_lines(gl, gu, g_lower_slope)
+    # (A) upper: su' (z + d) + bu' - al z ;  lower: al' (z + d) - su z - bu
+    a_uz, a_ud, a_ub = g.upper_slope - f.lower_slope, g.upper_slope, g.upper_bias
+    a_lz, a_ld, a_lb = g.lower_slope - f.upper_slope, g.lower_slope, -f.upper_bias
+    # (B) upper: chord of max(0, d);  lower: chord of min(0, d) = -max(0, -d)
+    t_u, c_u = _chord_of_max0(dl, du)
+    t_l, c_l = _chord_of_max0(-du, -dl)
+    b_ud, b_ub = t_u, c_u
+    b_ld, b_lb = t_l, -c_l
+    if theta_upper is None:
+        a_max = a_ub + torch.maximum(a_uz * zl, a_uz * zu) + torch.maximum(a_ud * dl, a_ud * du)
+        b_max = torch.clamp(du, min=0.0)
+        theta_upper = (a_max <= b_max).to(zl.dtype)
+    if theta_lower is None:
+        a_min = a_lb + torch.minimum(a_lz * zl, a_lz * zu) + torch.minimum(a_ld * dl, a_ld * du)
+        b_min = torch.clamp(dl, max=0.0)
+        theta_lower = (a_min >= b_min).to(zl.dtype)
+    tu, tl = theta_upper, theta_lower
+    return DiffLines(
+        lz=tl * a_lz,
+        ld=tl * a_ld + (1 - tl) * b_ld,
+        lb=tl * a_lb + (1 - tl) * b_lb,
+        uz=tu * a_uz,
+        ud=tu * a_ud + (1 - tu) * b_ud,
+        ub=tu * a_ub + (1 - tu) * b_ub,
+    )
