@@ -25,7 +25,7 @@ from ..errors import UnsupportedOpError
 from ..network import Layer, ReLU, Shape
 from ..twin import Twin
 from .common import SpecBounds, apply_flat, concretize_lower, concretize_upper, layer_bias, widen
-from .relaxations import DiffLines, ReluLines, diff_relu_lines, relu_lines
+from .relaxations import DiffLines, ReluLines, diff_relu_eqs, diff_relu_lines, relu_eq_lower, relu_eq_upper, relu_lines
 
 __all__ = ["diff_bounds", "DiffIntermediate", "diff_forward"]
 
@@ -68,14 +68,25 @@ def _eq_bounds(up: torch.Tensor, lo: torch.Tensor, box_c: torch.Tensor, box_r: t
     return lw.reshape(bsz, *shape), hi.reshape(bsz, *shape)
 
 
+def _ranges(up: torch.Tensor, lo: torch.Tensor, box_c: torch.Tensor, box_r: torch.Tensor):
+    """(min U, max U, min L, max L) of an equation pair over the box."""
+    u_min, u_max = _eq_bounds(up, up, box_c, box_r)
+    l_min, l_max = _eq_bounds(lo, lo, box_c, box_r)
+    return u_min, u_max, l_min, l_max
+
+
 def _lin(slope_pos_up, coef: torch.Tensor, up: torch.Tensor, lo: torch.Tensor):
     """coef * (eq): upper equation of coef * v given v's equations (U, L): coef+ U + coef- L."""
     c = coef.unsqueeze(1)
     return c.clamp(min=0) * up + c.clamp(max=0) * lo if slope_pos_up else c.clamp(min=0) * lo + c.clamp(max=0) * up
 
 
-def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, return_lines: bool = True):
-    """Forward symbolic differential pass. Returns (DiffIntermediate, {i: (ReluLines f, ReluLines g, DiffLines)})."""
+def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: bool = False):
+    """Forward symbolic differential pass. Returns (DiffIntermediate, {i: (ReluLines f, ReluLines g, DiffLines)}, eqs).
+
+    With `refine`, the bounds of every neuron that is unstable in f or g are tightened at each ReLU, before
+    the pass goes on, by back-substitution over the differential graph below it (`_refine_unstable`).
+    """
     if twin.pairs is None:
         raise UnsupportedOpError(f"diff engine needs aligned twins ({twin.alignment_note}); use crown")
     bsz, n = lower.shape
@@ -94,27 +105,21 @@ def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, return_li
     for i, pair in enumerate(twin.pairs):
         in_shape = shapes[i]
         if isinstance(pair.f, ReLU):
-            zl, zu = _eq_bounds(z_up, z_lo, box_c, box_r)
-            gl, gu = _eq_bounds(g_up, g_lo, box_c, box_r)
-            dl, du = _eq_bounds(d_up, d_lo, box_c, box_r)
+            zr, gr_, dr_ = _ranges(z_up, z_lo, box_c, box_r), _ranges(g_up, g_lo, box_c, box_r), _ranges(d_up, d_lo, box_c, box_r)
+            zl, zu, gl, gu, dl, du = zr[2], zr[1], gr_[2], gr_[1], dr_[2], dr_[1]
             # z' = z + delta, delta = z' - z: intersect the three views
             gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
             dl, du = torch.maximum(dl, gl - zu), torch.minimum(du, gu - zl)
+            if refine and lines:  # the first ReLU's equations are exact affine maps of x already
+                zl, zu, gl, gu, dl, du = _refine_unstable(twin, lines, i, lower, upper, zl, zu, gl, gu, dl, du)
             inter.z[i], inter.g[i], inter.d[i] = (zl, zu), (gl, gu), (dl, du)
-            fr, gr = relu_lines(zl, zu), relu_lines(gl, gu)
-            dr = diff_relu_lines(zl, zu, gl, gu, dl, du)
-            lines[i] = (fr, gr, dr)
-            # Delta equations from its lines: upper = uz*z + ud*delta + ub (each term by sign)
-            new_d_up = _lin(True, dr.uz, z_up, z_lo) + _lin(True, dr.ud, d_up, d_lo)
-            new_d_lo = _lin(False, dr.lz, z_up, z_lo) + _lin(False, dr.ld, d_up, d_lo)
-            new_d_up[:, -1] += dr.ub
-            new_d_lo[:, -1] += dr.lb
-            d_up, d_lo = new_d_up, new_d_lo
-            # h = relu(z): upper s z + b (s >= 0), lower a z (a >= 0)
-            z_up, z_lo = fr.upper_slope.unsqueeze(1) * z_up, fr.lower_slope.unsqueeze(1) * z_lo
-            z_up[:, -1] += fr.upper_bias
-            g_up, g_lo = gr.upper_slope.unsqueeze(1) * g_up, gr.lower_slope.unsqueeze(1) * g_lo
-            g_up[:, -1] += gr.upper_bias
+            lines[i] = (relu_lines(zl, zu), relu_lines(gl, gu), diff_relu_lines(zl, zu, gl, gu, dl, du))
+            zr = (zr[0], zu, zl, zr[3])
+            gr_ = (gr_[0], gu, gl, gr_[3])
+            dr_ = (dr_[0], du, dl, dr_[3])
+            d_up, d_lo = diff_relu_eqs((z_up, z_lo, zr), (g_up, g_lo, gr_), (d_up, d_lo, dr_))
+            z_up, z_lo = relu_eq_upper(z_up, zr[0], zu), relu_eq_lower(z_lo, zl, zr[3])
+            g_up, g_lo = relu_eq_upper(g_up, gr_[0], gu), relu_eq_lower(g_lo, gl, gr_[3])
         elif pair.f.is_affine:
             # delta_out = W' Delta + (W' - W) h + (b' - b)
             nd_up, nd_lo = _eq_affine(pair.g, d_up, d_lo, in_shape, bias=False)
@@ -181,37 +186,47 @@ def diff_backward_partial(
     return mu.reshape(bsz, k, -1), const
 
 
-def diff_backward_intermediate(twin: Twin, lower: torch.Tensor, upper: torch.Tensor):
-    """Intermediate bounds of z, z' and delta at every ReLU by back-substitution over the differential graph.
+def _refine_unstable(twin: Twin, lines, i: int, lower, upper, zl, zu, gl, gu, dl, du):
+    """Tighten the bounds at ReLU layer i by back-substituting, per box, only the rows that matter:
+    z where f's neuron is unstable, z' = z + delta where g's is, delta where either is.
 
-    Layer by layer: the forward pass's bounds are intersected with the bounds of the 3w specs
-    (z = mu . z, z' = z + delta, delta) back-substituted through the already relaxed layers below.
-    Tighter than the forward pass (each relaxation keeps its own coefficient), at O(depth^2 w^2) cost.
+    Rows are gathered per box (padded to the batch's largest count), so the cost follows the number of
+    unstable neurons, not the layer width. Results are intersected with the given bounds.
     """
-    inter, lines, _ = diff_forward(twin, lower, upper)
-    shapes = twin.f.shapes
-    bsz = lower.shape[0]
-    new_lines = {}
-    for i in sorted(inter.z):
-        shape = shapes[i]
-        w = int(torch.Size(shape).numel())
-        eye = torch.eye(w, dtype=lower.dtype, device=lower.device).reshape(w, *shape).expand(bsz, w, *shape)
-        zero = torch.zeros_like(eye)
-        mu = torch.cat([eye, eye, zero], 1)
-        lam = torch.cat([zero, eye, eye], 1)
-        coef, const = diff_backward_partial(twin, new_lines, torch.cat([mu, -mu], 1), torch.cat([lam, -lam], 1), i)
-        ub = concretize_upper(coef, const, lower, upper)
-        up, lo = ub[:, : 3 * w], -ub[:, 3 * w :]
-        (zl, zu), (gl, gu), (dl, du) = inter.z[i], inter.g[i], inter.d[i]
-        r = lambda t: t.reshape(bsz, *shape)  # noqa: E731
-        zl, zu = torch.maximum(zl, r(lo[:, :w])), torch.minimum(zu, r(up[:, :w]))
-        gl, gu = torch.maximum(gl, r(lo[:, w : 2 * w])), torch.minimum(gu, r(up[:, w : 2 * w]))
-        dl, du = torch.maximum(dl, r(lo[:, 2 * w :])), torch.minimum(du, r(up[:, 2 * w :]))
-        gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
-        dl, du = torch.maximum(dl, gl - zu), torch.minimum(du, gu - zl)
-        inter.z[i], inter.g[i], inter.d[i] = (zl, zu), (gl, gu), (dl, du)
-        new_lines[i] = (relu_lines(zl, zu), relu_lines(gl, gu), diff_relu_lines(zl, zu, gl, gu, dl, du))
-    return inter, new_lines
+    shape = zl.shape[1:]
+    bsz = zl.shape[0]
+    flat = lambda t: t.reshape(bsz, -1)  # noqa: E731
+    zl, zu, gl, gu, dl, du = map(flat, (zl, zu, gl, gu, dl, du))
+    w = zl.shape[1]
+    f_unst = (zl < 0) & (zu > 0)
+    g_unst = (gl < 0) & (gu > 0)
+    need = torch.cat([f_unst, g_unst, f_unst | g_unst], 1)  # (B, 3w): rows z, z', delta
+    kmax = int(need.sum(1).max())
+    if kmax == 0:
+        return tuple(t.reshape(bsz, *shape) for t in (zl, zu, gl, gu, dl, du))
+    order = torch.argsort((~need).to(torch.int8), dim=1, stable=True)[:, :kmax]  # needed rows first
+    valid = need.gather(1, order)
+    kind, neuron = order // w, order % w
+    onehot = torch.nn.functional.one_hot(neuron, w).to(zl.dtype) * valid.unsqueeze(-1).to(zl.dtype)
+    mu = onehot * (kind <= 1).unsqueeze(-1).to(zl.dtype)
+    lam = onehot * (kind >= 1).unsqueeze(-1).to(zl.dtype)
+    mu = mu.reshape(bsz, kmax, *shape)
+    lam = lam.reshape(bsz, kmax, *shape)
+    coef, const = diff_backward_partial(twin, lines, torch.cat([mu, -mu], 1), torch.cat([lam, -lam], 1), i)
+    ub = concretize_upper(coef, const, lower, upper)
+    up, lo = ub[:, :kmax], -ub[:, kmax:]
+    inf = torch.full_like(up, float("inf"))
+    up = torch.where(valid, up, inf)
+    lo = torch.where(valid, lo, -inf)
+    # padded rows carry +-inf, so a reduction keeps the valid value of every slot
+    new_up = torch.full((bsz, 3 * w), float("inf"), dtype=zl.dtype, device=zl.device).scatter_reduce(1, order, up, "amin")
+    new_lo = torch.full((bsz, 3 * w), -float("inf"), dtype=zl.dtype, device=zl.device).scatter_reduce(1, order, lo, "amax")
+    zl, zu = torch.maximum(zl, new_lo[:, :w]), torch.minimum(zu, new_up[:, :w])
+    gl, gu = torch.maximum(gl, new_lo[:, w : 2 * w]), torch.minimum(gu, new_up[:, w : 2 * w])
+    dl, du = torch.maximum(dl, new_lo[:, 2 * w :]), torch.minimum(du, new_up[:, 2 * w :])
+    gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
+    dl, du = torch.maximum(dl, gl - zu), torch.minimum(du, gu - zl)
+    return tuple(t.reshape(bsz, *shape) for t in (zl, zu, gl, gu, dl, du))
 
 
 def diff_bounds(
@@ -232,10 +247,7 @@ def diff_bounds(
     Guarantee: sound (float64 + outward widening); not complete.
     Reference: Paulsen et al., ReluDiff (ICSE 2020) and NeuroDiff (ASE 2020).
     """
-    if intermediate == "backward":
-        inter, lines = diff_backward_intermediate(twin, lower, upper)
-    else:
-        inter, lines, _ = diff_forward(twin, lower, upper)
+    inter, lines, _ = diff_forward(twin, lower, upper, refine=intermediate == "backward")
     bsz = lower.shape[0]
     k = c1.shape[0]
     a1 = c1.to(lower).unsqueeze(0).expand(bsz, k, -1)

@@ -110,6 +110,7 @@ class _Model:
         self.n_binary = 0  # integer columns with more than one admissible value
         self.n_input = 0  # the first n_input columns are the network input
         self.lp_deadline = 0.0  # LP bound tightening runs until this perf_counter() time
+        self.max_binaries = np.inf
 
     def add_cols(self, lo: np.ndarray, hi: np.ndarray, integer: bool = False) -> np.ndarray:
         lo, hi = np.asarray(lo, np.float64).ravel(), np.asarray(hi, np.float64).ravel()
@@ -120,6 +121,8 @@ class _Model:
         self.ncols += lo.size
         if integer:
             self.n_binary += int(np.sum(hi > lo))
+            if self.n_binary > self.max_binaries:
+                self.lp_deadline = 0.0  # the model will be refused: finish counting cheaply
         return idx
 
     def add_rows(self, a: sp.spmatrix, lo: np.ndarray, hi: np.ndarray) -> None:
@@ -695,6 +698,7 @@ def milp_bound_spec(
     x_cols = model.add_cols(lo_x, hi_x)
     model.n_input = x_cols.size
     model.lp_deadline = t0 + lp_fraction * time_limit
+    model.max_binaries = max_binaries
     n = x_cols.size
     state = _State(sp.csr_matrix((np.ones(n), x_cols, np.arange(n + 1)), shape=(n, model.ncols)), np.zeros(n),
                    tuple(fs.input_shape))
@@ -726,6 +730,12 @@ def milp_bound_spec(
 
     import highspy
 
+    stopped = {
+        highspy.HighsModelStatus.kTimeLimit,
+        highspy.HighsModelStatus.kIterationLimit,
+        highspy.HighsModelStatus.kSolutionLimit,
+        highspy.HighsModelStatus.kInterrupt,
+    }
     h = _new_highs()
     status = h.passModel(_to_highs_lp(model))
     if status == highspy.HighsStatus.kError:  # pragma: no cover - malformed model is a bug
@@ -751,12 +761,13 @@ def milp_bound_spec(
                 + (" (the given pre_bounds are not sound for this box)" if pre_bounds is not None else "")
             )
         is_opt = ms == highspy.HighsModelStatus.kOptimal
-        if has_int:
+        bound = np.nan
+        if has_int and (is_opt or ms in stopped):  # the proved (dual) bound survives an early stop
             bound = float(info.mip_dual_bound)
             if is_opt and not np.isfinite(bound):
                 bound = float(info.objective_function_value)
-        else:  # an LP: at optimality the objective value is the bound (strong duality)
-            bound = float(info.objective_function_value) if is_opt else np.nan
+        elif is_opt:  # an LP: at optimality the objective value is the bound (strong duality)
+            bound = float(info.objective_function_value)
         if not is_opt:
             optimal[i] = False
         if np.isfinite(bound):

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["ReluLines", "DiffLines", "relu_lines", "diff_relu_lines", "default_lower_slope"]
+__all__ = [
+    "ReluLines",
+    "DiffLines",
+    "relu_lines",
+    "diff_relu_lines",
+    "default_lower_slope",
+    "relu_eq_upper",
+    "relu_eq_lower",
+    "diff_relu_eqs",
+]
 
 
 @dataclass(frozen=True)
@@ -140,3 +149,84 @@ def diff_relu_lines(
         ud=tu * a_ud + (1 - tu) * b_ud,
         ub=tu * a_ub + (1 - tu) * b_ub,
     )
+
+
+# ------------------------------------------------------------------------ forward (equation) rules
+# The forward symbolic pass bounds each quantity by two input-space equations, U (upper) and L (lower).
+# A ReLU is relaxed on each equation separately, using that equation's own concrete range (Neurify/ReluVal):
+# relu(z) <= relu(U(x)) <= chord of relu over [min U, max U] applied to U(x), which is tighter than the chord
+# over the quantity's overall range [min L, max U].
+
+
+def relu_eq_upper(up: torch.Tensor, u_min: torch.Tensor, u_max: torch.Tensor) -> torch.Tensor:
+    """Upper equation of relu(z) from z <= U: U where min U >= 0, 0 where max U <= 0, else the chord
+    max U (U - min U) / (max U - min U).   up: (B, n+1, *shape), ranges (B, *shape)."""
+    r = relu_lines(u_min, u_max)
+    out = r.upper_slope.unsqueeze(1) * up
+    out[:, -1] += r.upper_bias
+    return out
+
+
+def relu_eq_lower(lo: torch.Tensor, l_min: torch.Tensor, l_max: torch.Tensor) -> torch.Tensor:
+    """Lower equation of relu(z) from z >= L: L where min L >= 0, 0 where max L <= 0, else lambda L with the
+    parallel-chord slope lambda = max L / (max L - min L) (Neurify; relu(t) >= lambda t for lambda in [0, 1])."""
+    r = relu_lines(l_min, l_max, lower_slope=relu_lines(l_min, l_max).upper_slope)
+    return r.lower_slope.unsqueeze(1) * lo
+
+
+def diff_relu_eqs(
+    z: tuple[torch.Tensor, torch.Tensor, tuple],
+    g: tuple[torch.Tensor, torch.Tensor, tuple],
+    d: tuple[torch.Tensor, torch.Tensor, tuple],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Equations (U, L) of the difference neuron Delta = relu(z') - relu(z) (NeuroDiff's forward rules).
+
+    Each argument is (U, L, (minU, maxU, minL, maxL)) for z, z' and delta. With zl = min L_z, zu = max U_z (same
+    for z', delta) the case table is (ReluDiff ICSE'20 Table 1, NeuroDiff ASE'20 section 4):
+
+        f \\ g     | active           | inactive           | unstable
+        active    | delta            | -z                 | [L_delta, max(-zl, du)]
+        inactive  | z'               | 0                  | [0, chord(U_z')]
+        unstable  | [min(gl, dl), U_delta] | [-chord(U_z), 0] | [lower chord of min(0, L_delta), chord of max(0, U_delta)]
+
+    Both-unstable: max(0, delta) <= chord of relu on the range of U_delta applied to U_delta, and
+    min(0, delta) >= -(chord of relu(-t) on the range of -L_delta) applied to L_delta.
+    """
+    z_up, z_lo, (_, zu, zl, _) = z
+    g_up, g_lo, (_, gu, gl, _) = g
+    d_up, d_lo, (du_min, du, dl, dl_max) = d
+    fa, fi = zl >= 0, zu <= 0
+    ga, gi = gl >= 0, gu <= 0
+    fu, gun = ~(fa | fi), ~(ga | gi)
+    zero = torch.zeros_like(d_up)
+
+    def const(v: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(d_up)
+        out[:, -1] = v
+        return out
+
+    def m(mask: torch.Tensor) -> torch.Tensor:
+        return mask.unsqueeze(1)
+
+    # both unstable (and the default): difference chords
+    up = relu_eq_upper(d_up, du_min, du)
+    lo = -relu_eq_upper(-d_lo, -dl_max, -dl)
+    # one side unstable
+    up = torch.where(m(fa & gun), const(torch.maximum(-zl, du)), up)
+    lo = torch.where(m(fa & gun), d_lo, lo)
+    up = torch.where(m(fi & gun), relu_eq_upper(g_up, g[2][0], gu), up)
+    lo = torch.where(m(fi & gun), zero, lo)
+    up = torch.where(m(fu & ga), d_up, up)
+    lo = torch.where(m(fu & ga), const(torch.minimum(gl, dl)), lo)
+    up = torch.where(m(fu & gi), zero, up)
+    lo = torch.where(m(fu & gi), -relu_eq_upper(z_up, z[2][0], zu), lo)
+    # both stable: exact
+    up = torch.where(m(fa & ga), d_up, up)
+    lo = torch.where(m(fa & ga), d_lo, lo)
+    up = torch.where(m(fa & gi), -z_lo, up)
+    lo = torch.where(m(fa & gi), -z_up, lo)
+    up = torch.where(m(fi & ga), g_up, up)
+    lo = torch.where(m(fi & ga), g_lo, lo)
+    up = torch.where(m(fi & gi), zero, up)
+    lo = torch.where(m(fi & gi), zero, lo)
+    return up, lo

@@ -28,3 +28,7 @@ __all__ = [
     "Network",
     "NnetNormalization",
 ]
+
+from .io import load, save  # noqa: E402  (loaders/writers: .onnx, .nnet, torch.nn.Module)
+
+__all__ += ["load", "save"]
