@@ -1,4 +1,9 @@
-"""simcert: certify that a compressed neural network still behaves like its original."""
+"""simcert: certify that a compressed neural network still behaves like its original.
+
+>>> import simcert
+>>> sorted(n for n in ("verify", "bound_spec", "Box", "EpsEquivalence", "load") if hasattr(simcert, n))
+['Box', 'EpsEquivalence', 'bound_spec', 'load', 'verify']
+"""
 
 from __future__ import annotations
 
@@ -6,5 +11,28 @@ __version__ = "0.1.0"
 
 from .errors import InputError, ModelFormatError, SimcertError, UnsupportedOpError
 from .network import Network
+from .network.io import load, save
+from .spec import Box, DeltaTop1, EpsEquivalence, LinearSpec, RsmSpec, Top1
+from .twin import Twin
+from .verify import VerificationResult, bound_spec, verify
 
-__all__ = ["__version__", "InputError", "ModelFormatError", "SimcertError", "UnsupportedOpError", "Network"]
+__all__ = [
+    "__version__",
+    "InputError",
+    "ModelFormatError",
+    "SimcertError",
+    "UnsupportedOpError",
+    "Network",
+    "load",
+    "save",
+    "Box",
+    "EpsEquivalence",
+    "Top1",
+    "DeltaTop1",
+    "RsmSpec",
+    "LinearSpec",
+    "Twin",
+    "verify",
+    "bound_spec",
+    "VerificationResult",
+]

@@ -136,21 +136,22 @@ def alpha_crown_bounds(
     best_lo, best_hi = best_lo.detach(), best_hi.detach()
 
     def make(bounds, init_lines, direction):
-        return {i: init_lines[i].lower_slope.clone().requires_grad_(True) for i in bounds}
+        return {i: init_lines[i].lower_slope.detach().clone().requires_grad_(True) for i in bounds}
 
     for direction in ("lower", "upper"):
-        af, ag = make(bounds_f, lines_f, direction), make(bounds_g, lines_g, direction)
-        opt = torch.optim.Adam(list(af.values()) + list(ag.values()), lr=options.lr)
-        for _ in range(options.steps):
-            lf = {i: relu_lines(*bounds_f[i], af[i].clamp(0, 1)) for i in bounds_f}
-            lg = {i: relu_lines(*bounds_g[i], ag[i].clamp(0, 1)) for i in bounds_g}
-            lo, hi, _ = _twin_spec_bounds(twin, lf, lg, lower, upper, c1, c2)
-            loss = -lo.sum() if direction == "lower" else hi.sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                best_lo = torch.maximum(best_lo, lo.detach())
-                best_hi = torch.minimum(best_hi, hi.detach())
+        with torch.enable_grad():
+            af, ag = make(bounds_f, lines_f, direction), make(bounds_g, lines_g, direction)
+            opt = torch.optim.Adam(list(af.values()) + list(ag.values()), lr=options.lr)
+            for _ in range(options.steps):
+                lf = {i: relu_lines(*bounds_f[i], af[i].clamp(0, 1)) for i in bounds_f}
+                lg = {i: relu_lines(*bounds_g[i], ag[i].clamp(0, 1)) for i in bounds_g}
+                lo, hi, _ = _twin_spec_bounds(twin, lf, lg, lower, upper, c1, c2)
+                loss = -lo.sum() if direction == "lower" else hi.sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    best_lo = torch.maximum(best_lo, lo.detach())
+                    best_hi = torch.minimum(best_hi, hi.detach())
     lo, hi = widen(best_lo, best_hi)
     return SpecBounds(lo, hi, coef)

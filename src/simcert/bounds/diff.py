@@ -146,7 +146,7 @@ def diff_backward(
 
 
 def diff_backward_partial(
-    twin: Twin, lines: dict[int, tuple[ReluLines, ReluLines, DiffLines]], mu: torch.Tensor, lam: torch.Tensor,
+    twin: Twin, lines: dict[int, tuple[ReluLines, ReluLines, DiffLines]], mu: torch.Tensor, lam: torch.Tensor | None,
     end: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Upper bound of mu . z_L + lam . delta_L as A . x + const, back-substituted through the (z, delta) graph.
@@ -167,63 +167,76 @@ def diff_backward_partial(
         in_shape, out_shape = shapes[i], shapes[i + 1]
         if isinstance(pair.f, ReLU):
             fr, _, dr = lines[i]
-            mp, mn = mu.clamp(min=0), mu.clamp(max=0)
-            lp, ln = lam.clamp(min=0), lam.clamp(max=0)
             e = lambda t: t.unsqueeze(1)  # noqa: E731  (B, *shape) -> (B, 1, *shape)
-            const = const + (mp * e(fr.upper_bias) + lp * e(dr.ub) + ln * e(dr.lb)).flatten(2).sum(-1)
-            mu = mp * e(fr.upper_slope) + mn * e(fr.lower_slope) + lp * e(dr.uz) + ln * e(dr.lz)
-            lam = lp * e(dr.ud) + ln * e(dr.ld)
+            mu_pos = mu >= 0
+            const = const + (torch.where(mu_pos, mu, 0) * e(fr.upper_bias)).flatten(2).sum(-1)
+            new_mu = mu * torch.where(mu_pos, e(fr.upper_slope), e(fr.lower_slope))
+            if lam is not None:
+                lam_pos = lam >= 0
+                const = const + (lam * torch.where(lam_pos, e(dr.ub), e(dr.lb))).flatten(2).sum(-1)
+                new_mu = new_mu + lam * torch.where(lam_pos, e(dr.uz), e(dr.lz))
+                lam = lam * torch.where(lam_pos, e(dr.ud), e(dr.ld))
+            mu = new_mu
         else:
             const = const + (mu * layer_bias(pair.f, in_shape, mu)).flatten(2).sum(-1)
-            flat_mu = mu.reshape(bsz * k, *out_shape)
-            flat_lam = lam.reshape(bsz * k, *out_shape)
-            new_mu = pair.f.vjp(flat_mu, in_shape)
-            if pair.diff is not None:
-                const = const + (lam * layer_bias(pair.diff, in_shape, lam)).flatten(2).sum(-1)
-                new_mu = new_mu + pair.diff.vjp(flat_lam, in_shape)
-            lam = pair.g.vjp(flat_lam, in_shape).reshape(bsz, k, *in_shape)
+            new_mu = pair.f.vjp(mu.reshape(bsz * k, *out_shape), in_shape)
+            if lam is not None:
+                flat_lam = lam.reshape(bsz * k, *out_shape)
+                if pair.diff is not None:
+                    const = const + (lam * layer_bias(pair.diff, in_shape, lam)).flatten(2).sum(-1)
+                    new_mu = new_mu + pair.diff.vjp(flat_lam, in_shape)
+                lam = pair.g.vjp(flat_lam, in_shape).reshape(bsz, k, *in_shape)
             mu = new_mu.reshape(bsz, k, *in_shape)
     return mu.reshape(bsz, k, -1), const
 
 
-def _refine_unstable(twin: Twin, lines, i: int, lower, upper, zl, zu, gl, gu, dl, du):
-    """Tighten the bounds at ReLU layer i by back-substituting, per box, only the rows that matter:
-    z where f's neuron is unstable, z' = z + delta where g's is, delta where either is.
+def _gather_rows(need: torch.Tensor):
+    """Per-box indices of the needed rows, padded to the batch maximum: (order (B, k), valid (B, k))."""
+    kmax = int(need.sum(1).max())
+    order = torch.argsort((~need).to(torch.int8), dim=1, stable=True)[:, :kmax]
+    return order, need.gather(1, order)
 
-    Rows are gathered per box (padded to the batch's largest count), so the cost follows the number of
-    unstable neurons, not the layer width. Results are intersected with the given bounds.
+
+def _backsub_rows(twin, lines, i, lower, upper, need: torch.Tensor, shape, with_delta: bool):
+    """Bounds of the needed neurons of layer i: f's z (with_delta False) or delta (True), +-inf elsewhere."""
+    bsz, w = need.shape
+    inf = float("inf")
+    new_up = torch.full((bsz, w), inf, dtype=lower.dtype, device=lower.device)
+    new_lo = torch.full((bsz, w), -inf, dtype=lower.dtype, device=lower.device)
+    order, valid = _gather_rows(need)
+    k = order.shape[1]
+    if k == 0:
+        return new_lo, new_up
+    rows = (torch.nn.functional.one_hot(order, w).to(lower.dtype) * valid.unsqueeze(-1)).reshape(bsz, k, *shape)
+    zero = torch.zeros_like(rows)
+    mu = zero if with_delta else rows
+    lam = rows if with_delta else None
+    coef, const = diff_backward_partial(
+        twin, lines, torch.cat([mu, -mu], 1), None if lam is None else torch.cat([lam, -lam], 1), i
+    )
+    ub = concretize_upper(coef, const, lower, upper)
+    up = torch.where(valid, ub[:, :k], inf)  # padded rows carry +-inf: the reduction keeps valid values
+    lo = torch.where(valid, -ub[:, k:], -inf)
+    return new_lo.scatter_reduce(1, order, lo, "amax"), new_up.scatter_reduce(1, order, up, "amin")
+
+
+def _refine_unstable(twin: Twin, lines, i: int, lower, upper, zl, zu, gl, gu, dl, du):
+    """Tighten the bounds at ReLU layer i by back-substitution, only for the neurons that matter.
+
+    First f's unstable neurons, through f alone (the delta path of their rows is identically zero); then
+    delta for neurons unstable in f or g, through the differential graph. g's bounds follow from
+    z' = z + delta. Rows are gathered per box, so the cost follows the number of unstable neurons.
     """
     shape = zl.shape[1:]
     bsz = zl.shape[0]
     flat = lambda t: t.reshape(bsz, -1)  # noqa: E731
     zl, zu, gl, gu, dl, du = map(flat, (zl, zu, gl, gu, dl, du))
-    w = zl.shape[1]
-    f_unst = (zl < 0) & (zu > 0)
-    g_unst = (gl < 0) & (gu > 0)
-    need = torch.cat([f_unst, g_unst, f_unst | g_unst], 1)  # (B, 3w): rows z, z', delta
-    kmax = int(need.sum(1).max())
-    if kmax == 0:
-        return tuple(t.reshape(bsz, *shape) for t in (zl, zu, gl, gu, dl, du))
-    order = torch.argsort((~need).to(torch.int8), dim=1, stable=True)[:, :kmax]  # needed rows first
-    valid = need.gather(1, order)
-    kind, neuron = order // w, order % w
-    onehot = torch.nn.functional.one_hot(neuron, w).to(zl.dtype) * valid.unsqueeze(-1).to(zl.dtype)
-    mu = onehot * (kind <= 1).unsqueeze(-1).to(zl.dtype)
-    lam = onehot * (kind >= 1).unsqueeze(-1).to(zl.dtype)
-    mu = mu.reshape(bsz, kmax, *shape)
-    lam = lam.reshape(bsz, kmax, *shape)
-    coef, const = diff_backward_partial(twin, lines, torch.cat([mu, -mu], 1), torch.cat([lam, -lam], 1), i)
-    ub = concretize_upper(coef, const, lower, upper)
-    up, lo = ub[:, :kmax], -ub[:, kmax:]
-    inf = torch.full_like(up, float("inf"))
-    up = torch.where(valid, up, inf)
-    lo = torch.where(valid, lo, -inf)
-    # padded rows carry +-inf, so a reduction keeps the valid value of every slot
-    new_up = torch.full((bsz, 3 * w), float("inf"), dtype=zl.dtype, device=zl.device).scatter_reduce(1, order, up, "amin")
-    new_lo = torch.full((bsz, 3 * w), -float("inf"), dtype=zl.dtype, device=zl.device).scatter_reduce(1, order, lo, "amax")
-    zl, zu = torch.maximum(zl, new_lo[:, :w]), torch.minimum(zu, new_up[:, :w])
-    gl, gu = torch.maximum(gl, new_lo[:, w : 2 * w]), torch.minimum(gu, new_up[:, w : 2 * w])
-    dl, du = torch.maximum(dl, new_lo[:, 2 * w :]), torch.minimum(du, new_up[:, 2 * w :])
+    lo, up = _backsub_rows(twin, lines, i, lower, upper, (zl < 0) & (zu > 0), shape, with_delta=False)
+    zl, zu = torch.maximum(zl, lo), torch.minimum(zu, up)
+    gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
+    need = ((zl < 0) & (zu > 0)) | ((gl < 0) & (gu > 0))
+    lo, up = _backsub_rows(twin, lines, i, lower, upper, need, shape, with_delta=True)
+    dl, du = torch.maximum(dl, lo), torch.minimum(du, up)
     gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
     dl, du = torch.maximum(dl, gl - zu), torch.minimum(du, gu - zl)
     return tuple(t.reshape(bsz, *shape) for t in (zl, zu, gl, gu, dl, du))

@@ -4,7 +4,8 @@ Requires: two networks `f`, `g` on the same flat input size, made of affine laye
     AvgPool2d, Reshape/Flatten, ElementwiseAffine, Identity), ReLU and QuantizeActivation; a box
     `lower <= x <= upper`; spec rows `c1` (k, m_f) and `c2` (k, m_g).
 Returns: `MilpResult` with, per spec row, a certified lower and upper bound, the witness inputs that attain
-    them and whether both sides were solved to optimality.
+    them and whether both sides were solved to optimality. Raises `InputError` when the model needs more than
+    `max_binaries` integer variables, `UnsupportedOpError` for any other layer (e.g. Tanh, MaxPool).
 Method: both networks are encoded exactly on the *shared* input variables (the twin graph, METHODS.md 2 and
     3.4). Affine layers are composed symbolically into sparse rows over earlier variables (conv and pooling
     become sparse matrices, so only small nets are practical); every non-linear neuron is encoded from its
@@ -15,21 +16,34 @@ Method: both networks are encoded exactly on the *shared* input variables (the t
         u <= 0: y = 0 (no variable);  l >= 0: y = z (the row is passed on, no variable);
         l < 0 < u (big-M, one binary d):  z = a . v + c,  y >= 0,  y >= z,  y <= z - l (1 - d),  y <= u d.
     QuantizeActivation y = s (clamp(round(z / s) + zp, qmin, qmax) - zp), per element:
-        one integer r with  z/s - 1/2 <= r <= z/s + 1/2  (exact rounding except on the measure-zero tie
-        set z/s in Z + 1/2, where both neighbours are allowed: a superset, so still sound), fixed when its
+        one integer r with  z/s - 1/2 <= r <= z/s + 1/2  (exact rounding except on the tie set
+        z/s in Z + 1/2, where both neighbours are allowed: a superset, so still sound), fixed when its
         range holds one integer; t = r + zp;  clamp(t, qmin, qmax) = qmax - relu(qmax - (qmin + relu(t - qmin)))
         with the ReLU rule above (binaries only where the clamp is undecided).
 
-    Each spec row and side is one MIP solve (maximize / minimize); `time_limit` is the budget of the whole
-    call, shared evenly among the solves still to run.
+    Strengthening (none changes the exact optimum, all only remove LP-relaxation points):
+    - layers identical in f and g at the start (same type and parameters) are encoded once;
+    - while f's and g's layers stay aligned (same kinds and widths), ReluDiff-style interval bounds of the
+      difference g - f of every neuron are added as rows on (g row) - (f row), before and after each
+      non-linear layer (see `_encode_twin_suffix`): the separate big-M relaxations of f and g ignore that g ~ f;
+    - for up to `lp_fraction` of the time limit, undecided pre-activation bounds (and the difference rows) are
+      tightened by min/max over the LP relaxation built so far (widened like the final bounds, see below).
+    Ties: the tie set has measure zero where z is a non-constant piecewise-linear function of x, so there the
+    optimum is the supremum of the real spec (attained beside the tie; the witness is moved into the interior
+    of its rounding cell by a small LP, see `_interior_witness`). Where z is constant on a region (after an
+    earlier quantizer) and exactly on a tie, the bound stays sound but can exceed the real supremum.
+    Each spec row and side is one MIP solve (maximize / minimize), started from the best of a few sampled
+    inputs (its columns computed by running the encoding); `time_limit` is the budget of the whole call,
+    shared evenly among the solves still to run.
 Guarantee: sound and complete up to the solver's tolerances. The certified side is always HiGHS's MIP
     *dual* bound (the proved bound), never the incumbent; the incumbent only gives the witness. On a time
     limit the dual bound is still valid, and `optimal` is False. Every returned bound is also clipped by the
     (sound, loose) interval bound of the spec. Floating point: HiGHS works with feasibility tolerances
-    (primal 1e-7, integrality 1e-6), so its optimum can be off by about 1e-6 relative; each bound is widened
-    outward by `1e-6 * (1 + |bound|) + feas_tol * (1 + ||a||_1)`, with `a` the objective row over the model
-    variables. This margin is an engineering allowance for the solver's tolerances, not a rigorous
-    floating-point proof (the interval pre-activation bounds *are* widened by a rigorous relative margin).
+    (primal 1e-7, integrality 1e-6), so its optimum can be off by about 1e-6 relative; each bound (and each
+    LP-tightened pre-activation bound) is widened outward by `1e-6 * (1 + |bound|) + feas_tol * (1 + ||a||_1)`,
+    with `a` the objective row over the model variables. This margin is an engineering allowance for the
+    solver's tolerances, not a rigorous floating-point proof (the interval pre-activation bounds *are* widened
+    by a rigorous relative margin).
 Reference: Tjeng, Xiao, Tedrake, "Evaluating robustness of neural networks with mixed integer programming"
     (ICLR 2019); NeuralVerification.jl's MIPVerify; HiGHS (Huangfu and Hall 2018).
 
@@ -78,9 +92,10 @@ class MilpResult:
     """Bounds of each spec row over the box.
 
     `lower`/`upper` (k,): certified bounds (the exact optimum, widened by `margin`, where `optimal`).
-    `argmin`/`argmax` (k, n): the solver's incumbent inputs (rows of NaN where none was found; None when no
-    row has one). `optimal` (k,): every requested side solved to optimality. `margin` (k, 2): the outward
-    widening applied to the lower and upper side (0 for a side bounded by intervals only).
+    `argmin`/`argmax` (k, n): the solver's incumbent inputs (the best start point where the solver found
+    none; rows of NaN for a side not solved; None when no row has one). `optimal` (k,): every requested side
+    solved to optimality. `margin` (k, 2): the outward widening applied to the lower and upper side (0 for a
+    side bounded by intervals only).
     A side not listed in `sides` gets the interval bound of the spec (sound, loose) and no witness.
     """
 
@@ -107,10 +122,14 @@ class _Model:
         self.rows: list[sp.csr_matrix] = []
         self.row_lo: list[np.ndarray] = []
         self.row_hi: list[np.ndarray] = []
+        self.n_rows = 0
+        self.round_rows: list[np.ndarray] = []  # indices of the rows  -1/2 <= z/s - r <= 1/2
         self.n_binary = 0  # integer columns with more than one admissible value
         self.n_input = 0  # the first n_input columns are the network input
         self.lp_deadline = 0.0  # LP bound tightening runs until this perf_counter() time
         self.max_binaries = np.inf
+        # how to compute each column from the input (for MIP starts): (kind, cols, *data), in creation order
+        self.defs: list[tuple] = []
 
     def add_cols(self, lo: np.ndarray, hi: np.ndarray, integer: bool = False) -> np.ndarray:
         lo, hi = np.asarray(lo, np.float64).ravel(), np.asarray(hi, np.float64).ravel()
@@ -125,11 +144,33 @@ class _Model:
                 self.lp_deadline = 0.0  # the model will be refused: finish counting cheaply
         return idx
 
-    def add_rows(self, a: sp.spmatrix, lo: np.ndarray, hi: np.ndarray) -> None:
-        """Rows lo <= a . cols <= hi (a over the first a.shape[1] columns)."""
+    def add_rows(self, a: sp.spmatrix, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Rows lo <= a . cols <= hi (a over the first a.shape[1] columns); returns their indices."""
         self.rows.append(sp.csr_matrix(a))
         self.row_lo.append(np.asarray(lo, np.float64).ravel())
         self.row_hi.append(np.asarray(hi, np.float64).ravel())
+        idx = np.arange(self.n_rows, self.n_rows + a.shape[0])
+        self.n_rows += a.shape[0]
+        return idx
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """All column values for input x (an exact execution of both networks), in float64."""
+        v = np.zeros(self.ncols)
+        for kind, cols, *data in self.defs:
+            if kind == "input":
+                v[cols] = x
+            elif kind == "affine":  # z = a . v + c
+                a, c = data
+                v[cols] = a @ v[: a.shape[1]] + c
+            elif kind == "relu":
+                v[cols] = np.maximum(v[data[0]], 0.0)
+            elif kind == "step":
+                v[cols] = (v[data[0]] > 0).astype(np.float64)
+            else:  # "round": r = round((a . v + c) / s)
+                a, c, s, mode = data
+                q = (a @ v[: a.shape[1]] + c) / s
+                v[cols] = np.round(q) if mode == "half_even" else np.floor(q + 0.5)
+        return v
 
     def col_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate(self.lo), np.concatenate(self.hi)
@@ -222,6 +263,7 @@ def _relu_rows(
 
         # z - a . v = c
         model.add_rows(cols(z, 1.0) - _pad(a[unstable], n), c[unstable], c[unstable])
+        model.defs += [("affine", z, a[unstable], c[unstable]), ("relu", y, z), ("step", d, z)]
         # y - z >= 0
         model.add_rows(cols(y, 1.0) - cols(z, 1.0), np.zeros(s), np.full(s, np.inf))
         # y - z - l d <= -l   (y <= z - l (1 - d))
@@ -258,7 +300,8 @@ def _quantize_rows(
         inv = sp.diags(1.0 / s[free], format="csr")
         row = _pad(inv @ a[free], n) - sp.csr_matrix((np.ones(p), r, np.arange(p + 1)), shape=(p, n))
         cs = c[free] / s[free]
-        model.add_rows(row, -0.5 - cs, 0.5 - cs)
+        model.round_rows.append(model.add_rows(row, -0.3 - cs, 0.3 - cs))
+        model.defs.append(("round", r, a[free], c[free], s[free], layer.rounding))
         parts.append((np.flatnonzero(free), model.unit_rows(r)))
     t_a = _stack_rows(parts, m, model.ncols)
     tl, tu = rl + zp, ru + zp
@@ -310,7 +353,8 @@ def _intersect_pre_bounds(
         pl, pu = given[st.relu_index]
         if pl.size != l.size or pu.size != u.size:
             raise InputError(
-                f"pre_bounds for {name} ReLU layer {st.relu_index}: expected {l.size} values, got {pl.size} and {pu.size}"
+                f"pre_bounds for {name} ReLU layer {st.relu_index}: expected {l.size} values, "
+                f"got {pl.size} and {pu.size}"
             )
         l, u = np.maximum(l, pl), np.minimum(u, pu)
         if np.any(l > u + 1e-7 * (1.0 + np.abs(u))):
@@ -598,36 +642,95 @@ def _option(h: Any, name: str) -> float:
     return float(v[-1] if isinstance(v, tuple) else v)
 
 
-def _to_highs_lp(model: _Model, relax: bool = False) -> Any:
+def _matrix(model: _Model) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """All rows as one (rows, ncols) matrix with their lower/upper bounds."""
+    if not model.rows:
+        return sp.csr_matrix((0, model.ncols)), np.zeros(0), np.zeros(0)
+    a = sp.vstack([_pad(r, model.ncols) for r in model.rows], format="csr")
+    return a, np.concatenate(model.row_lo), np.concatenate(model.row_hi)
+
+
+def _highs_lp(
+    a: sp.csr_matrix, rlo: np.ndarray, rhi: np.ndarray, clo: np.ndarray, chi: np.ndarray,
+    integer: np.ndarray | None = None,
+) -> Any:
+    """A HighsLp with rows rlo <= a . v <= rhi, columns clo <= v <= chi (integer where `integer`)."""
     import highspy
 
-    lo, hi = model.col_bounds()
-    integ = np.concatenate(model.integer)
-    if model.rows:
-        a = sp.vstack([_pad(r, model.ncols) for r in model.rows], format="csr")
-        rlo, rhi = np.concatenate(model.row_lo), np.concatenate(model.row_hi)
-    else:  # HiGHS wants at least a well-formed (empty) matrix
-        a = sp.csr_matrix((0, model.ncols))
-        rlo = rhi = np.zeros(0)
+    a = sp.csr_matrix(a)
     a.sum_duplicates()
     a.eliminate_zeros()
     lp = highspy.HighsLp()
-    lp.num_col_ = model.ncols
-    lp.num_row_ = a.shape[0]
-    lp.col_cost_ = np.zeros(model.ncols)
-    lp.col_lower_ = lo
-    lp.col_upper_ = hi
-    lp.row_lower_ = rlo
-    lp.row_upper_ = rhi
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_ = np.zeros(a.shape[1])
+    lp.col_lower_, lp.col_upper_ = clo, chi
+    lp.row_lower_, lp.row_upper_ = rlo, rhi
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.num_col_ = model.ncols
-    lp.a_matrix_.num_row_ = a.shape[0]
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = a.shape[1], a.shape[0]
     lp.a_matrix_.start_ = a.indptr.astype(np.int32)
     lp.a_matrix_.index_ = a.indices.astype(np.int32)
     lp.a_matrix_.value_ = a.data.astype(np.float64)
-    if integ.any() and not relax:
-        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integ]
+    if integer is not None and integer.any():
+        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
     return lp
+
+
+def _to_highs_lp(model: _Model, relax: bool = False) -> Any:
+    """The model (its LP relaxation with `relax`) for HiGHS."""
+    a, rlo, rhi = _matrix(model)
+    lo, hi = model.col_bounds()
+    return _highs_lp(a, rlo, rhi, lo, hi, None if relax else np.concatenate(model.integer))
+
+
+def _start_points(
+    f: Network, g: Network, lo: np.ndarray, hi: np.ndarray, c1: np.ndarray, c2: np.ndarray, n_random: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate inputs (centre, corners of boxes with <= 8 inputs, seeded uniform samples) and their real
+    spec values (N, k), evaluated by running both networks."""
+    pts = [(lo + hi) / 2, lo, hi]
+    if lo.size <= 8:
+        pts += list(np.array(np.meshgrid(*zip(lo, hi), indexing="ij")).reshape(lo.size, -1).T)
+    x = np.concatenate([np.array(pts), np.random.default_rng(0).uniform(lo, hi, size=(n_random, lo.size))])
+    return x, f(x) @ c1.T + g(x) @ c2.T
+
+
+def _interior_witness(model: _Model, sol: np.ndarray, obj: np.ndarray, value: float, maximize: bool) -> np.ndarray:
+    """A point of the incumbent's integer cell as far from its rounding ties as possible (at most 1/4 grid
+    step), keeping the objective within 1e-7 relative of the incumbent's `value` (objective without offset).
+
+    An incumbent of a quantized twin may sit on a tie z/s = k + 1/2 where the real network rounds the other
+    way; this LP (integers fixed, tie rows shrunk by a slack t, maximize t) moves it inside the cell, so the
+    real networks evaluate to the solver's value. Returns the input part of the LP solution (or of `sol`)."""
+    import highspy
+
+    a, rlo, rhi = _matrix(model)
+    clo, chi = model.col_bounds()
+    integ = np.concatenate(model.integer)
+    clo, chi = clo.copy(), chi.copy()
+    clo[integ] = chi[integ] = np.round(sol[integ])
+    tie = np.concatenate(model.round_rows)
+    n = model.ncols
+    t_col = sp.csr_matrix(np.ones((tie.size, 1)))
+    other = np.setdiff1d(np.arange(a.shape[0]), tie)
+    tol = 1e-7 * (1.0 + abs(value))
+    rows = sp.vstack([
+        sp.hstack([a[other], sp.csr_matrix((other.size, 1))]),
+        sp.hstack([a[tie], -t_col]),  # z/s - r - t >= -1/2
+        sp.hstack([a[tie], t_col]),  # z/s - r + t <= 1/2
+        sp.csr_matrix(np.append(obj, 0.0)[None]),
+    ], format="csr")
+    lo_obj, hi_obj = (value - tol, np.inf) if maximize else (-np.inf, value + tol)
+    rl = np.concatenate([rlo[other], rlo[tie], np.full(tie.size, -np.inf), [lo_obj]])
+    ru = np.concatenate([rhi[other], np.full(tie.size, np.inf), rhi[tie], [hi_obj]])
+    h = _new_highs()
+    h.passModel(_highs_lp(rows, rl, ru, np.append(clo, 0.0), np.append(chi, 0.25)))
+    h.changeColsCost(1, np.array([n], dtype=np.int32), np.array([1.0]))
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    h.setOptionValue("time_limit", 5.0)
+    h.run()
+    if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+        return np.asarray(h.getSolution().col_value, np.float64)[: model.n_input]
+    return sol[: model.n_input]
 
 
 def _check_inputs(
@@ -696,6 +799,7 @@ def milp_bound_spec(
 
     model = _Model()
     x_cols = model.add_cols(lo_x, hi_x)
+    model.defs.append(("input", x_cols))
     model.n_input = x_cols.size
     model.lp_deadline = t0 + lp_fraction * time_limit
     model.max_binaries = max_binaries
@@ -744,6 +848,7 @@ def milp_bound_spec(
     if has_int:
         feas_tol = max(feas_tol, _option(h, "mip_feasibility_tolerance"))
     all_cols = np.arange(model.ncols, dtype=np.int32)
+    starts, start_vals = _start_points(f, g, lo_x, hi_x, c1a, c2a)
     jobs = [(i, side) for i in range(k) for side in ("lower", "upper") if side in sides]
     deadline = t0 + time_limit
     for j, (i, side) in enumerate(jobs):
@@ -752,6 +857,10 @@ def milp_bound_spec(
         h.changeColsCost(model.ncols, all_cols, obj[i])
         h.changeObjectiveOffset(float(offset[i]))
         h.changeObjectiveSense(highspy.ObjSense.kMinimize if side == "lower" else highspy.ObjSense.kMaximize)
+        best = starts[int(np.argmin(start_vals[:, i]) if side == "lower" else np.argmax(start_vals[:, i]))]
+        arg[side][i] = best
+        if has_int:  # MIP start: the best sampled input, with every column computed by running the encoding
+            h.setSolution(model.ncols, all_cols, model.values(best))
         h.run()
         ms = h.getModelStatus()
         info = h.getInfo()
@@ -776,9 +885,14 @@ def milp_bound_spec(
                 lower_out[i], margin[i, 0] = bound - mg, mg
             elif side == "upper" and bound + mg < upper_out[i]:
                 upper_out[i], margin[i, 1] = bound + mg, mg
-        if int(info.primal_solution_status) == 2:  # a feasible incumbent exists: the witness
-            x = np.asarray(h.getSolution().col_value, np.float64)[x_cols]
-            arg[side][i] = np.clip(x, lo_x, hi_x)
+        if int(info.primal_solution_status) == 2:  # the solver's incumbent is the witness
+            sol = np.asarray(h.getSolution().col_value, np.float64)
+            cands = [np.clip(sol[x_cols], lo_x, hi_x)]
+            if model.round_rows:  # a quantized incumbent may sit on a rounding tie: move it into its cell
+                value = float(info.objective_function_value) - float(offset[i])
+                cands.append(np.clip(_interior_witness(model, sol, obj[i], value, side == "upper"), lo_x, hi_x))
+            real = f(np.array(cands)) @ c1a[i] + g(np.array(cands)) @ c2a[i]
+            arg[side][i] = cands[int(np.argmin(real) if side == "lower" else np.argmax(real))]
 
     def witness(side: str) -> np.ndarray | None:
         w = arg[side]

@@ -28,9 +28,13 @@ class SpecProblem:
     c2: torch.Tensor
     lo: torch.Tensor
     hi: torch.Tensor
+    confirm: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    """Optional real-property check on concrete outputs ((B, m) x2 -> (B,) bool). When the rows are only a
+    sufficient condition (top-1), a point outside the rows' intervals is a counterexample only if this says so."""
 
     def to(self, dtype: torch.dtype, device: torch.device | str = "cpu") -> "SpecProblem":
-        return SpecProblem(*(t.to(dtype=dtype, device=device) for t in (self.c1, self.c2, self.lo, self.hi)))
+        c1, c2, lo, hi = (t.to(dtype=dtype, device=device) for t in (self.c1, self.c2, self.lo, self.hi))
+        return SpecProblem(c1, c2, lo, hi, self.confirm)
 
     @property
     def rows(self) -> int:
@@ -43,7 +47,8 @@ class SpecProblem:
     def violated(self, fx: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
         """(B,) bool: some row leaves its interval at these concrete outputs."""
         v = self.values(fx, gx)
-        return ((v < self.lo) | (v > self.hi)).any(dim=1)
+        bad = ((v < self.lo) | (v > self.hi)).any(dim=1)
+        return bad if self.confirm is None else bad & self.confirm(fx, gx)
 
     def proven(self, bounds: SpecBounds) -> torch.Tensor:
         """(B,) bool: every row's certified interval lies inside its allowed interval."""

@@ -1,0 +1,253 @@
+"""Deterministic differential verification: `verify` and `bound_spec`, the public entry points.
+
+Data flow: models -> Twin -> (region, property) -> SpecProblem -> engine inside branch and bound ->
+VerificationResult (verdict, certified bounds per row, confirmed counterexample, statistics).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .bounds import ENGINES
+from .errors import InputError
+from .network import Network, QuantizeActivation
+from .search.bab import SearchOptions, SearchState, branch_and_bound
+from .search.problem import BoundFn, SpecProblem
+from .spec import Box, DeltaTop1, EpsEquivalence, LinearSpec, RsmSpec, Top1, check_outputs
+from .spec.properties import Property
+from .twin import Twin
+
+__all__ = ["verify", "bound_spec", "VerificationResult", "Counterexample", "METHODS", "as_network", "as_box"]
+
+METHODS = ("auto", "interval", "crown", "alpha-crown", "diff", "diff-forward", "milp")
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """An input where the property fails, with both models' outputs (confirmed on the real networks)."""
+
+    x: np.ndarray
+    f_out: np.ndarray
+    g_out: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input": self.x.tolist(), "f": self.f_out.tolist(), "g": self.g_out.tolist()}
+
+
+@dataclass
+class VerificationResult:
+    """The answer of `verify`.
+
+    verdict: "holds" (sound proof), "violated" (confirmed counterexample) or "unknown" (timeout/inconclusive).
+    lower/upper: certified bounds over the region of each spec row (`rows` describes them); for
+    eps-equivalence the rows are g_k - f_k.
+    """
+
+    verdict: str
+    property: Property
+    method: str
+    rows: list[str]
+    lower: np.ndarray
+    upper: np.ndarray
+    counterexample: Counterexample | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    precision: str = "float64, bounds widened outward by 1e-9 relative"
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict == "holds"
+
+    def bounds_dict(self) -> list[dict[str, Any]]:
+        return [
+            {"row": r, "lower": float(lo), "upper": float(hi)} for r, lo, hi in zip(self.rows, self.lower, self.upper)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "property": self.property.to_json(),
+            "method": {"name": self.method, "precision": self.precision},
+            "bounds": self.bounds_dict(),
+            "counterexample": None if self.counterexample is None else self.counterexample.to_dict(),
+            "stats": self.stats,
+        }
+
+
+def as_network(model: Any) -> Network:
+    """A Network from a Network, a path (.onnx/.nnet) or a torch module (which needs `load` with a shape)."""
+    if isinstance(model, Network):
+        return model
+    from .network.io import load
+
+    return load(model)
+
+
+def as_box(region: Any, net: Network) -> Box:
+    """A Box from a Box or a (lower, upper) pair, checked against the model's input size."""
+    box = region if isinstance(region, Box) else Box(*region)
+    return box.check_model(net)
+
+
+def choose_method(twin: Twin, method: str) -> str:
+    """`auto`: the differential engine for aligned twins (measured best, docs/benchmarks.md), else CROWN on the
+    twin graph; interval for activation-quantized twins (no linear rule yet)."""
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    quantized = any(isinstance(l, QuantizeActivation) for l in twin.f.layers + twin.g.layers)
+    if method == "auto":
+        if quantized:
+            return "interval"
+        return "diff" if twin.aligned else "crown"
+    if method in ("diff", "diff-forward") and not twin.aligned:
+        raise InputError(f"method {method} needs twins with the same layer structure ({twin.alignment_note})")
+    if quantized and method not in ("interval", "milp"):
+        raise InputError(f"method {method} does not handle activation quantization yet; use interval or milp")
+    return method
+
+
+def engine(method: str) -> BoundFn:
+    if method == "milp":
+        from .bounds.milp_engine import milp_bound_fn
+
+        return milp_bound_fn
+    return ENGINES[method]
+
+
+def problem_for(prop: Property, twin: Twin, box: Box) -> tuple[SpecProblem, list[str]]:
+    """The spec rows and allowed intervals that decide `prop` on the region."""
+    m = twin.output_size
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
+    if isinstance(prop, EpsEquivalence):
+        c1, c2 = prop.specs(m)
+        k = c1.shape[0]
+        rows = [f"g_{i} - f_{i}" for i in prop.indices(m)]
+        return SpecProblem(t(c1), t(c2), t(np.full(k, -prop.eps)), t(np.full(k, prop.eps))), rows
+    if isinstance(prop, (Top1, DeltaTop1)):
+        # sufficient condition: f and g both pick f's class at the region's centre on the whole region
+        label = int(np.argmax(twin.f(box.center[None])[0]))
+        c1, c2 = prop.specs(m, label)
+        k = c1.shape[0]
+        tiny = np.full(k, np.finfo(np.float64).tiny)  # strict: margins > 0
+        rows = [f"f_{label} - f_{j}" for j in range(m) if j != label] + [f"g_{label} - g_{j}" for j in range(m) if j != label]
+
+        def confirm(fx: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(check_outputs(prop, fx.detach().cpu().numpy(), gx.detach().cpu().numpy()))
+
+        return SpecProblem(t(c1), t(c2), t(tiny), t(np.full(k, np.inf)), confirm), rows
+    if isinstance(prop, (RsmSpec, LinearSpec)):
+        c1, c2 = prop.specs(m)
+        k = c1.shape[0]
+        offset = prop.offset if isinstance(prop, LinearSpec) else 0.0
+        rows = [f"spec {i}" for i in range(k)]
+        return SpecProblem(t(c1), t(c2), t(np.full(k, -offset)), t(np.full(k, np.inf))), rows
+    raise InputError(f"unsupported property {type(prop).__name__}")
+
+
+def _confirm(prop: Property, f: Network, g: Network, x: torch.Tensor) -> Counterexample | None:
+    """Re-run both original models on x (float64) and keep x only if the property really fails there."""
+    xn = x.detach().cpu().numpy().astype(np.float64)[None]
+    fx, gx = f(xn), g(xn)
+    if bool(check_outputs(prop, fx, gx)[0]):
+        return Counterexample(xn[0], fx[0], gx[0])
+    return None
+
+
+def verify(
+    f: Any,
+    g: Any,
+    region: Any,
+    prop: Property,
+    *,
+    method: str = "auto",
+    timeout: float = 60.0,
+    options: SearchOptions = SearchOptions(),
+    progress: Callable[[SearchState], None] | None = None,
+) -> VerificationResult:
+    """Decide `prop` for every x in `region`: a proof, a confirmed counterexample, or "unknown" at the timeout.
+
+    >>> import numpy as np
+    >>> from simcert.network import Network, Dense
+    >>> f = Network([Dense(np.array([[1.0, 2.0]]), np.zeros(1))], (2,))
+    >>> g = Network([Dense(np.array([[1.0, 2.01]]), np.zeros(1))], (2,))
+    >>> verify(f, g, Box([0, 0], [1, 1]), EpsEquivalence(0.05)).verdict
+    'holds'
+    >>> verify(f, g, Box([0, 0], [10, 10]), EpsEquivalence(0.05)).verdict
+    'violated'
+    """
+    if timeout <= 0:
+        raise InputError(f"timeout must be positive, got {timeout}")
+    f_net, g_net = as_network(f), as_network(g)
+    twin = Twin(f_net, g_net)
+    box = as_box(region, f_net)
+    chosen = choose_method(twin, method)
+    problem, rows = problem_for(prop, twin, box)
+    lower, upper = box.to_torch(torch.float64)
+    t0 = time.perf_counter()
+    state: SearchState | None = None
+    counterexample = None
+    verdict = "unknown"
+    for state in branch_and_bound(twin, problem, lower, upper, engine(chosen), options):
+        if progress is not None:
+            progress(state)
+        if state.done:
+            if state.verdict == "violated" and state.counterexample is not None:
+                counterexample = _confirm(prop, f_net, g_net, state.counterexample)
+                verdict = "violated" if counterexample is not None else "unknown"
+            elif state.verdict == "holds":
+                verdict = "holds"
+            break
+        if time.perf_counter() - t0 > timeout:
+            break
+    assert state is not None
+    stats = {
+        "time_s": time.perf_counter() - t0,
+        "boxes_bounded": state.boxes_bounded,
+        "steps": state.steps,
+        "frontier": state.frontier if verdict == "unknown" else 0,
+        "proven_fraction": 1.0 if verdict == "holds" else state.proven_fraction,
+        "timed_out": verdict == "unknown" and not state.done,
+    }
+    return VerificationResult(
+        verdict=verdict,
+        property=prop,
+        method=chosen,
+        rows=rows,
+        lower=state.lower.cpu().numpy(),
+        upper=state.upper.cpu().numpy(),
+        counterexample=counterexample,
+        stats=stats,
+    )
+
+
+def bound_spec(
+    f: Any, g: Any, region: Any, c1: Any, c2: Any, method: str = "crown"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Certified (lower, upper) of c1 . f(x) + c2 . g(x) over the region, from one engine call (no search).
+
+    c1, c2: (m,) or (K, m). Returns arrays of shape (K,).
+    """
+    f_net, g_net = as_network(f), as_network(g)
+    twin = Twin(f_net, g_net)
+    box = as_box(region, f_net)
+    chosen = choose_method(twin, method)
+    c1a = np.atleast_2d(np.asarray(c1, dtype=np.float64))
+    c2a = np.atleast_2d(np.asarray(c2, dtype=np.float64))
+    if c1a.shape != c2a.shape or c1a.shape[1] != twin.output_size:
+        raise InputError(f"spec shapes {c1a.shape} and {c2a.shape} do not match {twin.output_size} outputs")
+    lower, upper = box.to_torch(torch.float64)
+    with torch.no_grad() if chosen != "alpha-crown" else _null():
+        res = engine(chosen)(twin, lower[None], upper[None], torch.as_tensor(c1a), torch.as_tensor(c2a))
+    return res.lower[0].detach().numpy(), res.upper[0].detach().numpy()
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: Any) -> None:
+        return None
