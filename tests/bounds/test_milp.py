@@ -110,9 +110,8 @@ def test_same_width_twin_matches_sampling_and_witness(rng):
     check_against_sampling(f, g, lo, hi, c1, c2, res, rng)
     assert res.time_s > 0
     # neither the LP bound tightening nor the difference rows may move the exact optimum
-    plain = milp_bound_spec(f, g, lo, hi, c1, c2, lp_fraction=0.0)
+    plain = milp_bound_spec(f, g, lo, hi, c1, c2, lp_fraction=0.0, sides=("upper",))
     assert np.allclose(plain.upper - plain.margin[:, 1], res.upper - res.margin[:, 1], atol=1e-6)
-    assert np.allclose(plain.lower + plain.margin[:, 0], res.lower + res.margin[:, 0], atol=1e-6)
 
 
 def test_different_widths_random_specs(rng):
@@ -167,12 +166,24 @@ def test_conv_avgpool_twin(rng):
 # ----------------------------------------------------------------------------------------------- quantized
 
 
-def _sup_near(f, g, x, lo, hi, c1, c2, rng, radius=1e-6, n=4000) -> float:
-    """Largest spec value found in a tiny box around x: the sup of a discontinuous (quantized) spec is approached
-    next to a rounding boundary, where the witness itself may sit on the other side."""
-    pts = np.clip(x + rng.uniform(-radius, radius, size=(n, x.size)), lo, hi)
-    pts = np.concatenate([x[None], pts])
-    return float(spec(f, g, pts, c1, c2).max())
+def test_conv_twin_with_per_channel_quantization(rng):
+    conv = Conv2d(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), stride=2, padding=1)
+    head = Dense(rng.normal(size=(2, 12)), np.zeros(2))
+    f = Network([conv, ReLU(), AvgPool2d(2, 1), Reshape((-1,)), head], (2, 5, 5), name="f")
+    q = QuantizeActivation(np.array([0.1, 0.2, 0.3]).reshape(3, 1, 1), 0.0, bits=4, signed=False)
+    g = Network([Conv2d(conv.weight + 0.01, conv.bias, stride=2, padding=1), ReLU(), q, AvgPool2d(2, 1),
+                 Reshape((-1,)), head], (2, 5, 5), name="g")
+    x0 = rng.uniform(0, 1, 50)
+    lo, hi = x0 - 0.05, x0 + 0.05
+    c1, c2 = -np.eye(2), np.eye(2)
+    res = milp_bound_spec(f, g, lo, hi, c1, c2)
+    vals = spec(f, g, samples(lo, hi, 20_000, rng), c1, c2)
+    assert np.all(vals.max(0) <= res.upper) and np.all(vals.min(0) >= res.lower) and res.optimal.all()
+    for i in range(2):
+        v_max = spec(f, g, res.argmax[i][None], c1[i : i + 1], c2[i : i + 1])[0, 0]
+        assert v_max <= res.upper[i] and res.upper[i] - res.margin[i, 1] - v_max <= 1e-5
+
+
 
 
 @pytest.mark.parametrize("signed,zero_point,rounding,before_relu", [
@@ -181,10 +192,10 @@ def _sup_near(f, g, x, lo, hi, c1, c2, rng, radius=1e-6, n=4000) -> float:
     (True, 0.0, "half_up", True),
 ])
 def test_quantized_activation_twin(rng, signed, zero_point, rounding, before_relu):
-    f = mlp([3, 8, 8, 2], rng, "f")
+    f = mlp([3, 6, 6, 2], rng, "f")
     # activation quantization with a coarse 3-bit grid, so that both rounding and clamping matter
-    scale = rng.uniform(0.15, 0.3, 8)  # per channel
-    q = QuantizeActivation(scale, np.full(8, zero_point), bits=3, signed=signed, rounding=rounding)
+    scale = rng.uniform(0.15, 0.3, 6)  # per channel
+    q = QuantizeActivation(scale, np.full(6, zero_point), bits=3, signed=signed, rounding=rounding)
     layers = list(perturbed(f, rng, 0.02).layers)
     layers.insert(1 if before_relu else 2, q)
     g = f.with_layers(layers, name="g_q")
@@ -195,11 +206,12 @@ def test_quantized_activation_twin(rng, signed, zero_point, rounding, before_rel
     assert np.all(vals.max(0) <= res.upper) and np.all(vals.min(0) >= res.lower)
     assert res.optimal.all()
     for i in range(2):
-        # exact: the bound is the supremum (reached next to the witness), not just an upper bound
-        near_max = _sup_near(f, g, res.argmax[i], lo, hi, c1[i : i + 1], c2[i : i + 1], rng)
-        near_min = -_sup_near(f, g, res.argmin[i], lo, hi, -c1[i : i + 1], -c2[i : i + 1], rng)
-        assert near_max <= res.upper[i] and res.upper[i] - res.margin[i, 1] - near_max <= 1e-5
-        assert near_min >= res.lower[i] and near_min - res.lower[i] - res.margin[i, 0] <= 1e-5
+        # exact: the bound is the supremum, attained (to 1e-5) at the witness the engine polished off the
+        # rounding tie where the solver leaves it
+        v_max = spec(f, g, res.argmax[i][None], c1[i : i + 1], c2[i : i + 1])[0, 0]
+        v_min = spec(f, g, res.argmin[i][None], c1[i : i + 1], c2[i : i + 1])[0, 0]
+        assert v_max <= res.upper[i] and res.upper[i] - res.margin[i, 1] - v_max <= 1e-5
+        assert v_min >= res.lower[i] and v_min - res.lower[i] - res.margin[i, 0] <= 1e-5
 
 
 def test_quantizer_only_encoding_hand_computed():
@@ -216,12 +228,13 @@ def test_quantizer_only_encoding_hand_computed():
 
 
 def test_time_limit_gives_sound_non_optimal_bounds(rng):
-    f = mlp([6, 40, 40, 40, 2], rng, "big_f")
+    f = mlp([6, 30, 30, 2], rng, "big_f")
     g = perturbed(f, rng, 0.05)
     lo, hi = -np.ones(6), np.ones(6)
     c1, c2 = -np.eye(2), np.eye(2)
-    res = milp_bound_spec(f, g, lo, hi, c1, c2, time_limit=0.2)
+    res = milp_bound_spec(f, g, lo, hi, c1, c2, time_limit=0.6)
     assert not res.optimal.all()
+    assert np.any(res.margin > 0)  # some side is the solver's proved bound, not only the interval fallback
     assert res.time_s < 5.0
     assert np.all(np.isfinite(res.lower)) and np.all(np.isfinite(res.upper))
     vals = spec(f, g, samples(lo, hi, 100_000, rng), c1, c2)
@@ -283,7 +296,7 @@ def test_pre_bounds_are_used_and_checked(rng):
 
 
 def test_degenerate_box_and_sides(rng):
-    f = mlp([3, 8, 8, 2], rng, "f")
+    f = mlp([3, 6, 6, 2], rng, "f")
     g = perturbed(f, rng, 0.1)
     x = rng.uniform(-1, 1, 3)
     c1, c2 = -np.eye(2), np.eye(2)

@@ -300,7 +300,7 @@ def _quantize_rows(
         inv = sp.diags(1.0 / s[free], format="csr")
         row = _pad(inv @ a[free], n) - sp.csr_matrix((np.ones(p), r, np.arange(p + 1)), shape=(p, n))
         cs = c[free] / s[free]
-        model.round_rows.append(model.add_rows(row, -0.3 - cs, 0.3 - cs))
+        model.round_rows.append(model.add_rows(row, -0.5 - cs, 0.5 - cs))
         model.defs.append(("round", r, a[free], c[free], s[free], layer.rounding))
         parts.append((np.flatnonzero(free), model.unit_rows(r)))
     t_a = _stack_rows(parts, m, model.ncols)

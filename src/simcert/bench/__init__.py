@@ -1,0 +1,1 @@
+"""Benchmark suites (`simcert bench`): each writes a CSV; `simcert.bench.render` turns CSVs into docs/benchmarks.md."""
