@@ -30,6 +30,8 @@ class SearchOptions:
     attack_starts: int = 64
     attack_steps: int = 30
     seed: int = 0
+    stagnation: float = 0.7  # a child whose slack is above this fraction of its parent's is "stagnant"
+    strong_branching_max_dims: int = 16
     dtype: torch.dtype = torch.float64
     device: str = "cpu"
 
@@ -54,6 +56,24 @@ class SearchState:
 def _log_volume(lower: torch.Tensor, upper: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
     w = (upper - lower)[:, active]
     return torch.log(w).sum(dim=1)
+
+
+def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tensor, hi: torch.Tensor,
+                      active: torch.Tensor) -> torch.Tensor:
+    """For each box (B, n), the input whose bisection gives children with the least remaining slack."""
+    dims = torch.nonzero(active).flatten()
+    b, d = lo.shape[0], dims.numel()
+    mid = (lo + hi) / 2
+    c_lo = lo.unsqueeze(1).repeat(1, 2 * d, 1)  # (B, 2d, n): for each dim, left then right child
+    c_hi = hi.unsqueeze(1).repeat(1, 2 * d, 1)
+    j = torch.arange(d, device=lo.device)
+    c_hi[:, 2 * j, dims] = mid[:, dims]
+    c_lo[:, 2 * j + 1, dims] = mid[:, dims]
+    with torch.no_grad():
+        bounds = bound_fn(twin, c_lo.reshape(-1, lo.shape[1]), c_hi.reshape(-1, lo.shape[1]), prob.c1, prob.c2)
+    slack = torch.clamp(prob.lo - bounds.lower, min=0) + torch.clamp(bounds.upper - prob.hi, min=0)
+    per_child = slack.sum(1).reshape(b, d, 2)
+    return dims[per_child.max(dim=2).values.argmin(dim=1)]
 
 
 def branch_and_bound(
@@ -100,6 +120,7 @@ def branch_and_bound(
     while f_lo.shape[0] > 0:
         take = min(options.batch_size, f_lo.shape[0])
         b_lo, b_hi = f_lo[-take:], f_hi[-take:]
+        p_blo, p_bhi = f_blo[-take:], f_bhi[-take:]
         f_lo, f_hi, f_blo, f_bhi = f_lo[:-take], f_hi[:-take], f_blo[:-take], f_bhi[:-take]
         with torch.no_grad():
             bounds = bound_fn(twin, b_lo, b_hi, prob.c1, prob.c2)
@@ -135,6 +156,15 @@ def branch_and_bound(
             else:
                 score = width
             dim = score.argmax(dim=1)
+            # stagnating boxes (their bound barely improved on the parent's): the linear coefficients do not
+            # show which input drives the unstable neurons, so try every split and keep the best (strong
+            # branching, only for low-dimensional inputs)
+            slack = lambda blo, bhi: torch.clamp(prob.lo - blo, min=0) + torch.clamp(bhi - prob.hi, min=0)  # noqa: E731
+            stagnant = (slack(o_blo, o_bhi).sum(1) > options.stagnation * slack(p_blo[open_idx], p_bhi[open_idx]).sum(1))
+            if stagnant.any() and int(active.sum()) <= options.strong_branching_max_dims:
+                sb = torch.nonzero(stagnant).flatten()
+                dim[sb] = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active)
+                state.boxes_bounded += 2 * int(active.sum()) * sb.numel()
             mid = ((o_lo + o_hi) / 2).gather(1, dim[:, None]).squeeze(1)
             rows = torch.arange(o_lo.shape[0], device=dev)
             left_hi = o_hi.clone()
