@@ -32,6 +32,7 @@ class SearchOptions:
     seed: int = 0
     stagnation: float = 0.7  # a child whose slack is above this fraction of its parent's is "stagnant"
     strong_branching_max_dims: int = 16
+    branching_fn: BoundFn | None = None  # cheap engine ranking every split (None: the smear heuristic)
     dtype: torch.dtype = torch.float64
     device: str = "cpu"
 
@@ -160,11 +161,16 @@ def branch_and_bound(
             # show which input drives the unstable neurons, so try every split and keep the best (strong
             # branching, only for low-dimensional inputs)
             slack = lambda blo, bhi: torch.clamp(prob.lo - blo, min=0) + torch.clamp(bhi - prob.hi, min=0)  # noqa: E731
-            stagnant = (slack(o_blo, o_bhi).sum(1) > options.stagnation * slack(p_blo[open_idx], p_bhi[open_idx]).sum(1))
-            if stagnant.any() and int(active.sum()) <= options.strong_branching_max_dims:
-                sb = torch.nonzero(stagnant).flatten()
-                dim[sb] = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active)
-                state.boxes_bounded += 2 * int(active.sum()) * sb.numel()
+            stagnant = slack(o_blo, o_bhi).sum(1) > options.stagnation * slack(p_blo[open_idx], p_bhi[open_idx]).sum(1)
+            if int(active.sum()) <= options.strong_branching_max_dims:
+                if options.branching_fn is not None and (~stagnant).any():
+                    # rank the splits of the other boxes with a cheap engine
+                    cheap = torch.nonzero(~stagnant).flatten()
+                    dim[cheap] = _strong_branching(twin, prob, options.branching_fn, o_lo[cheap], o_hi[cheap], active)
+                if stagnant.any():
+                    sb = torch.nonzero(stagnant).flatten()
+                    dim[sb] = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active)
+                    state.boxes_bounded += 2 * int(active.sum()) * sb.numel()
             mid = ((o_lo + o_hi) / 2).gather(1, dim[:, None]).squeeze(1)
             rows = torch.arange(o_lo.shape[0], device=dev)
             left_hi = o_hi.clone()
