@@ -645,17 +645,34 @@ def _report_body(**kw: Any) -> int:
 
 @cli.command()
 @click.argument("suite", metavar="SUITE")
-@click.option("--out", metavar="CSV", help="Write the results as CSV.")
+@click.option("--out", metavar="CSV", help="Write the results as CSV (default docs/bench-data/SUITE.csv).")
 @click.option("--method", "methods", multiple=True, metavar="NAME", help="Method to run (repeatable).")
 @click.option("--timeout", type=float, metavar="S", help="Time limit per instance in seconds.")
 @click.option("--limit", type=int, metavar="N", help="Run only the first N instances.")
+@click.option("--eps", type=float, default=0.05, show_default=True, metavar="E", help="eps of the ACAS Xu suite.")
+@click.option("--workers", type=int, default=2, show_default=True, metavar="N", help="Worker processes (ACAS Xu).")
 def bench(**kw: Any) -> int:
-    """Run a benchmark suite and write CSV results."""
+    """Run a benchmark suite and write CSV results.
+
+    SUITE is one of acas, acas-root, mnist-global, har, verydiff, student, or render (regenerate
+    docs/benchmarks.md from the CSVs in --out, default docs/bench-data).
+    """
     return _bench_body(**kw)
 
 
-def _bench_body(**kw: Any) -> int:
-    return _not_available("bench")
+def _bench_body(suite: str, out: str | None, methods: tuple[str, ...], timeout: float | None, limit: int | None,
+                eps: float, workers: int) -> int:
+    import torch
+
+    from .bench.runner import run_suite
+
+    torch.set_num_threads(1)
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    path = run_suite(suite, out, methods=methods, timeout=timeout, limit=limit, eps=eps, workers=workers,
+                     on_row=lambda row: click.echo(", ".join(f"{k}={v}" for k, v in row.items()), err=True))
+    click.echo(str(path))
+    return 0
 
 
 # ------------------------------------------------------------------------------------------ demo
