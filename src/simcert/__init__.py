@@ -15,6 +15,8 @@ from .network.io import load, save
 from .spec import Box, DeltaTop1, EpsEquivalence, LinearSpec, RsmSpec, Top1
 from .twin import Twin
 from .verify import VerificationResult, bound_spec, verify
+from .rsm import RsmResult, rsm, rsm_dataset, rsm_probabilistic
+from .stats.certify import certify
 
 __all__ = [
     "__version__",
@@ -35,4 +37,9 @@ __all__ = [
     "verify",
     "bound_spec",
     "VerificationResult",
+    "rsm",
+    "rsm_dataset",
+    "rsm_probabilistic",
+    "RsmResult",
+    "certify",
 ]

@@ -492,6 +492,10 @@ def _certify_body(
 @region_options
 @click.option("--label", type=int, metavar="C", help="Class whose relative safety margins are bounded.")
 @click.option("--inputs", metavar="CSV", help="Data set (one input per line) for per-input regions of --radius R.")
+@click.option("--scale", type=float, default=1.0, show_default=True, metavar="S",
+              help="Divide --inputs values by S (e.g. 255 for 0-255 pixels).")
+@click.option("--method", type=click.Choice(list(METHODS)), default="auto", show_default=True, help="Bound engine.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, metavar="S", help="Time limit (per sample with --inputs).")
 @_json_option()
 @_quiet_option
 @_threads_option
@@ -509,7 +513,61 @@ def _not_available(command: str) -> int:
 
 
 def _rsm_body(**kw: Any) -> int:
-    return _not_available("rsm")
+    """Local implication g => f is the property: exit 0 when proven, 1 when refuted by a confirmed witness,
+    3 when undecided. With --inputs, exit 0 when it is proven on every sample."""
+    from .certificate import build_certificate, check_writable, dumps, write_json_atomic
+    from .rsm import rsm as run_rsm
+    from .rsm import rsm_dataset
+
+    ctx = click.get_current_context()
+    rc = _region_choice(kw)
+    _set_threads(kw["threads"])
+    ref, twin, json_path, quiet = kw["ref"], kw["twin"], kw["json_path"], kw["quiet"]
+    if not (kw["timeout"] > 0 and np.isfinite(kw["timeout"])):
+        raise InputError(f"--timeout must be a positive number of seconds, got {kw['timeout']}")
+    if json_path is not None:
+        check_writable(json_path)
+    f, g = _load_model(ref), _load_model(twin)
+    _check_twins(f, g, ref, twin)
+    if rc.inputs is not None:
+        if rc.radius is None or not rc.radius >= 0:
+            raise InputError("--inputs needs a non-negative --radius")
+        data = np.atleast_2d(np.loadtxt(rc.inputs, delimiter=",", ndmin=2)) if Path(rc.inputs).is_file() else None
+        if data is None:
+            raise InputError(f"input file not found: {rc.inputs}")
+        labels = None
+        if data.shape[1] == f.input_size + 1:  # label column first, as in the shared test CSVs
+            labels, data = data[:, 0].astype(int), data[:, 1:]
+        elif data.shape[1] != f.input_size:
+            raise InputError(f"--inputs rows have {data.shape[1]} values, model expects {f.input_size}")
+        if not kw["scale"] > 0:
+            raise InputError(f"--scale must be positive, got {kw['scale']}")
+        clip = tuple(float(v) for v in rc.clip.split(",")) if rc.clip else None
+        res = rsm_dataset(f, g, data / kw["scale"], labels, rc.radius, clip, method=kw["method"],
+                          time_per_sample=kw["timeout"])
+        d = res.to_dict()
+        all_proven = res.summary.get("g=>f_proven", 0.0) == 1.0
+        code = 0 if all_proven else 3
+        if json_path is not None:
+            write_json_atomic(json_path, {"command": "rsm", "argv": _argv(ctx), **d})
+        if not quiet:
+            click.echo(dumps(res.summary))
+        return code
+    box, source, _ = resolve_region(rc, f, g)
+    res = run_rsm(f, g, box, kw["label"], method=kw["method"], timeout=kw["timeout"])
+    d = res.to_dict()
+    verdict = "holds" if res.status["g=>f"] == "proven" else ("violated" if res.status["g=>f"] == "refuted" else "unknown")
+    d["verdict"] = verdict
+    d["rsm_verdict"] = res.verdict
+    if json_path is not None:
+        cert = build_certificate("rsm", [(ref, f), (twin, g)], box, {"type": "local-implication g=>f", "label": res.label},
+                                 d, extra={"argv": _argv(ctx), "region_source": source})
+        write_json_atomic(json_path, cert)
+    if not quiet:
+        click.echo(f"verdict: {verdict} (RSM: {res.verdict}; label {res.label})")
+        for j, lo, hi in zip(res.others, res.lower, res.upper):
+            click.echo(f"Pi_{res.label},{j}: [{lo:.6g}, {hi:.6g}]")
+    return EXIT_CODES.get(verdict, 3)
 
 
 # ------------------------------------------------------------------------------------------ compress
@@ -639,8 +697,22 @@ def report(**kw: Any) -> int:
     return _report_body(**kw)
 
 
-def _report_body(**kw: Any) -> int:
-    return _not_available("report")
+def _report_body(cert: str, html: str | None) -> int:
+    from .certificate import check_writable
+    from .report.html import load_certificate, write_report
+
+    if html is not None:
+        if html == "-":
+            raise InputError("--html needs a file name ('-' is not supported)")
+        check_writable(html)
+    data = load_certificate(cert)
+    if html is None:
+        _emit_result(data, None, False, title=f"simcert report: {cert}")
+        return 0
+    write_report(html, [(Path(cert).name, data)], title=f"simcert report: {Path(cert).name}",
+                 base_dir=Path(cert).resolve().parent)
+    click.echo(f"wrote {html}")
+    return 0
 
 
 @cli.command()
@@ -680,92 +752,61 @@ def _bench_body(suite: str, out: str | None, methods: tuple[str, ...], timeout: 
 
 @cli.command()
 @click.option("--out", "out_dir", default="simcert-demo", show_default=True, metavar="DIR", help="Output folder.")
-@click.option("--eps", type=float, default=0.05, show_default=True, metavar="E", help="eps of the equivalence checks.")
+@click.option("--retrain", is_flag=True, help="Train the two demo networks instead of loading the shipped ones.")
 @_quiet_option
 def demo(**kw: Any) -> int:
-    """Train a tiny network, build its float16 and int8 twins, verify them and write certificates."""
+    """Run the whole story on two small shipped networks (a 2-input control network and an 8x8 digits
+    classifier): build float16, int8, fully quantized and pruned twins, prove or refute eps-equivalence and
+    top-1, certify probabilistically where the worst case fails, compute relative safety margins, and write
+    models, JSON certificates and an HTML report (index.html) to DIR."""
     return _demo_body(**kw)
 
 
-def _train_demo_network() -> Any:
-    """A deterministic 2-16-16-2 ReLU MLP trained for 300 Adam steps on synthetic 2-D data (a wavy boundary)."""
-    import torch
-    from torch import nn
+def _demo_body(out_dir: str, retrain: bool, quiet: bool) -> int:
+    from rich.table import Table
 
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(512, 2, generator=gen) * 2 - 1
-    y = (x[:, 1] > 0.5 * torch.sin(3 * x[:, 0])).long()
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2))
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(300):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-    model.eval()
-    return model
+    from .demo import run_demo
+    from .report.terminal import VERDICT_STYLES
 
-
-def _demo_body(out_dir: str, eps: float, quiet: bool) -> int:
-    from .certificate import build_certificate, write_json_atomic
-    from .compress import compress as run_compress
-    from .network.io import atomic_write, load, save
-    from .report.terminal import render_demo_summary
-
-    def write_text_atomic(path: Path, text: str) -> None:
-        atomic_write(path, text.encode("utf-8"))
-    from .spec import Box, EpsEquivalence
-    from .verify import verify as run_verify
-
-    _set_threads(1)
-    prop = EpsEquivalence(eps)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    ref_path = out / "reference.onnx"
-    save(load(_train_demo_network(), input_shape=(2,), name="demo-mlp"), ref_path, dtype=np.float64)
-    f = load(ref_path)
-    region = Box([-1.0, -1.0], [1.0, 1.0])
-    for side, values in (("lower", region.lower), ("upper", region.upper)):
-        write_text_atomic(out / f"region_{side}.csv", ",".join(repr(float(v)) for v in values) + "\n")
-    rows = []
-    for name, opts in (("float16", {"to": "float16"}), ("int8", {"to": "int8", "per_channel": True})):
-        twin_path = out / f"twin_{name}.onnx"
-        save(run_compress(f, **opts), twin_path, dtype=np.float64)
-        g = load(twin_path)
-        t0 = time.perf_counter()
-        res = run_verify(f, g, region, prop, timeout=20.0)
-        d = res.to_dict()
-        cert_path = out / f"twin_{name}.cert.json"
-        cert = build_certificate("verify", [(str(ref_path), f), (str(twin_path), g)], region, prop.to_json(), d,
-                                 extra={"argv": ["demo"]})
-        write_json_atomic(cert_path, cert)
-        rows.append({"twin": twin_path.name, "verdict": res.verdict, "deviation": _demo_deviation(res),
-                     "time_s": time.perf_counter() - t0, "certificate": cert_path.name})
-    if not quiet:
-        console = _stdout_console()
-        render_demo_summary(console, rows, f"simcert demo: is |g_k(x) - f_k(x)| <= {eps:g} for all x in [-1, 1]^2?")
-        console.print(f"models and certificates (*.cert.json) are in {out}/", soft_wrap=True)
-        console.print(f"next: simcert info {ref_path}", soft_wrap=True)
-        console.print(
-            f"      simcert verify {ref_path} {out / 'twin_int8.onnx'} --lower {out / 'region_lower.csv'} "
-            f"--upper {out / 'region_upper.csv'} --eps 0.1",
-            soft_wrap=True,
-        )
+    show_progress = not quiet and sys.stderr.isatty()
+    if show_progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=_stderr_console(), transient=True) as bar:
+            task = bar.add_task("simcert demo", total=1)
+
+            def progress(stage: str, done: int, total: int) -> None:
+                bar.update(task, description=stage, completed=done, total=total)
+
+            result = run_demo(out, retrain=retrain, progress=progress)
+    else:
+        result = run_demo(out, retrain=retrain)
+    if quiet:
+        return 0
+    console = _stdout_console()
+    table = Table(title="simcert demo: does each compressed twin g behave like its original f?", title_justify="left")
+    for col in ("model", "twin", "check", "verdict", "what we know", "time"):
+        table.add_column(col, justify="right" if col == "time" else "left")
+    for c in result.checks:
+        table.add_row(c.model, c.twin, c.check, f"[{VERDICT_STYLES.get(c.verdict, 'bold')}]{c.verdict}[/]",
+                      c.detail, f"{c.time_s:.2f} s")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    console.print(f"models and certificates (*.cert.json) are in {out}/ ({result.time_s:.0f} s)", soft_wrap=True)
+    console.print(f"report: {result.report}", soft_wrap=True)
+    console.print(f"next: simcert report {out / 'control' / 'int8-a8.eps.cert.json'} --html report.html",
+                  soft_wrap=True)
+    console.print(
+        f"      simcert verify {out / 'control' / 'reference.onnx'} {out / 'control' / 'int8.onnx'} "
+        f"--lower {out / 'control' / 'region_lower.csv'} --upper {out / 'control' / 'region_upper.csv'} --eps 0.02",
+        soft_wrap=True,
+    )
     return 0
-
-
-def _demo_deviation(res: Any) -> str:
-    """What the demo learned about max |g - f|: a certified bound, or the deviation at a counterexample."""
-    if res.verdict == "violated" and res.counterexample is not None:
-        ce = res.counterexample
-        worst = float(np.max(np.abs(ce.g_out - ce.f_out)))
-        x = ", ".join(f"{v:.3f}" for v in ce.x)
-        return f"{worst:.4g} at x = ({x}) (counterexample)"
-    bound = max(max(abs(float(lo)), abs(float(hi))) for lo, hi in zip(res.lower, res.upper))
-    return f"<= {bound:.4g} (certified)" if res.verdict == "holds" else f"<= {bound:.4g} (not proven)"
 
 
 # ------------------------------------------------------------------------------------------ entry point

@@ -25,7 +25,7 @@ __all__ = ["SearchOptions", "SearchState", "branch_and_bound"]
 
 @dataclass(frozen=True)
 class SearchOptions:
-    batch_size: int = 1024
+    batch_size: int = 256
     max_frontier: int = 2_000_000
     attack_starts: int = 64
     attack_steps: int = 30
@@ -33,6 +33,10 @@ class SearchOptions:
     stagnation: float = 0.7  # a child whose slack is above this fraction of its parent's is "stagnant"
     strong_branching_max_dims: int = 16
     branching_fn: BoundFn | None = None  # cheap engine ranking every split (None: the smear heuristic)
+    branching: str = "auto"  # "auto": verify picks branching_fn; "smear": keep the smear heuristic
+    informative_ratio: float = 0.9  # the cheap ranking is used only where its best split cuts slack below this
+    max_strong_branching: int = 64  # at most this many stagnant boxes per step get real-engine strong branching
+    deadline: float | None = None  # time.perf_counter() value after which the search yields "unresolved"
     dtype: torch.dtype = torch.float64
     device: str = "cpu"
 
@@ -60,8 +64,12 @@ def _log_volume(lower: torch.Tensor, upper: torch.Tensor, active: torch.Tensor) 
 
 
 def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tensor, hi: torch.Tensor,
-                      active: torch.Tensor) -> torch.Tensor:
-    """For each box (B, n), the input whose bisection gives children with the least remaining slack."""
+                      active: torch.Tensor, with_parent: bool = False):
+    """For each box (B, n), the input whose bisection gives children with the least remaining slack.
+
+    With `with_parent`, also returns each box's best child slack divided by the box's own slack under the same
+    engine (near 1: the engine sees no split that helps, so its ranking is uninformative).
+    """
     dims = torch.nonzero(active).flatten()
     b, d = lo.shape[0], dims.numel()
     mid = (lo + hi) / 2
@@ -70,11 +78,17 @@ def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tens
     j = torch.arange(d, device=lo.device)
     c_hi[:, 2 * j, dims] = mid[:, dims]
     c_lo[:, 2 * j + 1, dims] = mid[:, dims]
+    all_lo, all_hi = c_lo.reshape(-1, lo.shape[1]), c_hi.reshape(-1, lo.shape[1])
+    if with_parent:
+        all_lo, all_hi = torch.cat([all_lo, lo]), torch.cat([all_hi, hi])
     with torch.no_grad():
-        bounds = bound_fn(twin, c_lo.reshape(-1, lo.shape[1]), c_hi.reshape(-1, lo.shape[1]), prob.c1, prob.c2)
-    slack = torch.clamp(prob.lo - bounds.lower, min=0) + torch.clamp(bounds.upper - prob.hi, min=0)
-    per_child = slack.sum(1).reshape(b, d, 2)
-    return dims[per_child.max(dim=2).values.argmin(dim=1)]
+        bounds = bound_fn(twin, all_lo, all_hi, prob.c1, prob.c2)
+    slack = (torch.clamp(prob.lo - bounds.lower, min=0) + torch.clamp(bounds.upper - prob.hi, min=0)).sum(1)
+    per_child = slack[: b * 2 * d].reshape(b, d, 2).max(dim=2).values
+    best = per_child.min(dim=1)
+    if not with_parent:
+        return dims[best.indices]
+    return dims[best.indices], best.values / slack[b * 2 * d :].clamp(min=1e-300)
 
 
 def branch_and_bound(
@@ -119,6 +133,11 @@ def branch_and_bound(
         return
 
     while f_lo.shape[0] > 0:
+        if options.deadline is not None and time.perf_counter() > options.deadline:
+            state.done, state.verdict = True, "unresolved"
+            state.notes.append("deadline reached")
+            yield state
+            return
         take = min(options.batch_size, f_lo.shape[0])
         b_lo, b_hi = f_lo[-take:], f_hi[-take:]
         p_blo, p_bhi = f_blo[-take:], f_bhi[-take:]
@@ -166,9 +185,13 @@ def branch_and_bound(
                 if options.branching_fn is not None and (~stagnant).any():
                     # rank the splits of the other boxes with a cheap engine
                     cheap = torch.nonzero(~stagnant).flatten()
-                    dim[cheap] = _strong_branching(twin, prob, options.branching_fn, o_lo[cheap], o_hi[cheap], active)
+                    cheap_dim, ratio = _strong_branching(
+                        twin, prob, options.branching_fn, o_lo[cheap], o_hi[cheap], active, with_parent=True
+                    )
+                    informative = ratio < options.informative_ratio  # else keep the smear choice
+                    dim[cheap[informative]] = cheap_dim[informative]
                 if stagnant.any():
-                    sb = torch.nonzero(stagnant).flatten()
+                    sb = torch.nonzero(stagnant).flatten()[: options.max_strong_branching]
                     dim[sb] = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active)
                     state.boxes_bounded += 2 * int(active.sum()) * sb.numel()
             mid = ((o_lo + o_hi) / 2).gather(1, dim[:, None]).squeeze(1)

@@ -2,7 +2,8 @@
 
 See METHODS.md section 5. `bounds` holds one-sided confidence bounds (Clopper-Pearson, Hoeffding, Bernstein,
 empirical Bernstein, quantiles, stratified combinations), `sequential` the checkpoint schedule that keeps
-them valid under early stopping, and `samplers` the seeded input distributions on a region.
+them valid under early stopping, and `samplers` the seeded input distributions on a region. `certify` (module
+`certify`, with `strata`, `weighted`, `evaluate`, `accumulate`) issues the probabilistic certificates of a twin.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .samplers import (
     truncated_standard_normal_ppf,
 )
 from .sequential import CheckpointSchedule, Decision, Spending
+from .certify import CertificationResult, CertifyOptions, CertifyProgress, certify  # noqa: E402  (after the bounds)
 
 __all__ = [
     "SampleStats",
@@ -53,4 +55,8 @@ __all__ = [
     "UniformBox",
     "parse_distribution",
     "truncated_standard_normal_ppf",
+    "certify",
+    "CertificationResult",
+    "CertifyOptions",
+    "CertifyProgress",
 ]

@@ -1,0 +1,579 @@
+"""Probabilistic certification of a twin pair: `certify` (METHODS.md section 5, the SimCert mode).
+
+Claim certified, with confidence `1 - delta` (`delta = 1 - confidence`), for `x ~ D` on the region and
+`D(x) = max_k |g_k(x) - f_k(x)|` over the checked outputs:
+
+- violation rate   `Pr[D(x) > eps] <= violation_rate_upper` (also per output, and top-1 disagreement in the
+  plain modes);
+- deviation quantile: `Pr[D(x) > deviation_quantile_upper] <= quantile_p`;
+- expected deviation: `E D(x) <= expected_deviation_upper`.
+
+Each bound holds with confidence `1 - delta` on its own (the verdict depends on the rate bound only).
+
+**Plain modes** (`method` = "clopper-pearson" | "hoeffding" | "bernstein"): i.i.d. samples of the whole
+region; the rate bound is Clopper-Pearson, Hoeffding or empirical Bernstein on the 0/1 violations; the mean
+bound is Hoeffding (method "hoeffding") or empirical Bernstein with the range `[D_min, D_max]` that the
+deterministic engine proves for the whole region; the quantile bound is the order statistic.
+
+**SimCert mode** (the default): the region is partitioned by input splitting (`strata.partition_region`,
+within `proof_share` of the budget): proven strata contribute no violation mass, refuted strata (every point
+violates) contribute their whole mass, and only the open strata are sampled. With mass `W_V` refuted and
+`W_U` open, the rate is `W_V + W_U p_U`, where `p_U` is the violation rate of the distribution conditioned on
+the open strata. Allocation:
+
+- "proportional" (default): each draw picks open stratum k with probability `w_k / W_U`, then a point in it:
+  the draws are i.i.d. from the conditioned distribution, so `rate <= W_V + W_U * CP(K, N, delta)` (one
+  exact Clopper-Pearson bound, all of delta; the number of strata costs nothing). The mean adds the proven
+  and refuted strata's deterministic deviation bounds to `W_U` times an empirical Bernstein bound whose
+  range is the open strata's deterministic deviation range (Maurer & Pontil).
+- "neyman" (fixed counts `n_k ~ w_k (D_max,k - D_min,k)`, the allocation that minimizes the Bernstein
+  variance term of the mean): rate by the Chernoff bound for the weighted count
+  (`weighted.weighted_bernoulli_upper`), mean by one Bernstein bound on the stratified estimator with each
+  stratum's deterministic range as its range (`bounds.stratified_bernstein_upper`).
+
+**Budget runs** look at the data only at the checkpoints of a `CheckpointSchedule` (error shares summing to
+delta), so stopping early (the rate is decided) or at the deadline keeps every bound valid.
+
+**Comparison** (`to_dict()["comparison"]`): Clopper-Pearson and Hoeffding on a plain Monte Carlo sample with
+the same number of network evaluations N: in plain modes the same samples; in SimCert mode (proportional)
+the plain sample embedded in ours: with `(M_U, M_V, M_P) ~ Multinomial(N; W_U, W_V, W_P)` drawn
+independently, the first `M_U` of our i.i.d. open-strata samples plus `M_V` refuted and `M_P` proven draws
+have exactly the law of N plain draws, and their violation count is known without more evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..spec import EpsEquivalence
+from ..twin import Twin
+from ..verify import as_box, as_network, choose_method, engine
+from .accumulate import Example, SampleAccumulator
+from .bounds import samples_needed_clopper_pearson
+from .combine import Look, Plan, rate_bound
+from .evaluate import TwinEvaluator
+from .samplers import Sampler, parse_distribution
+from .sequential import CheckpointSchedule, Spending
+from .strata import Partition, draw_in_strata, partition_region, probe_engines
+from .weighted import allocate
+
+__all__ = ["certify", "CertificationResult", "CertifyOptions", "CertifyProgress", "CERTIFY_METHODS"]
+
+CERTIFY_METHODS = ("simcert", "clopper-pearson", "hoeffding", "bernstein")
+DEFAULT_SAMPLES = 100_000
+DEFAULT_QUANTILE = 1e-3
+MAX_BATCH_ELEMENTS = 1 << 22
+"""Sampling batches hold at most this many input values (`batch_size` rows, fewer for wide inputs)."""
+PLANNED_FIRST_MAX = 1 << 20
+"""Cap on a planned first checkpoint, so that long runs still look at the data (and can refute) early."""
+PROBE_MAX_DIM = 64
+"""Inputs above this many coordinates skip the engine probe: splitting them rarely pays off and probing is slow."""
+
+
+@dataclass(frozen=True)
+class CertifyOptions:
+    """Tuning of `certify` (checked at construction; a bad value raises InputError).
+
+    proof_share:  share of `budget` given to the deterministic partition (SimCert, budget runs).
+    proof_time:   seconds for the partition when `samples` is fixed (SimCert).
+    proof_max_boxes: also stop the partition after this many bounded boxes (reproducible, unlike time).
+    max_strata:   stop splitting at this many open strata.
+    split_batch:  open strata split per engine call (the engine bounds twice as many children).
+    engine:       bound engine for the partition and the region's deviation range. "auto": `choose_method`,
+                  and for aligned twins (where that is "diff") with at most `PROBE_MAX_DIM` inputs a probe
+                  of "diff" against "crown" on small sub-boxes picks the tighter one (`strata.probe_engines`).
+    prove:        False makes the deterministic part prove nothing (every stratum is sampled): the reference
+                  "plain stratified sampling" for tests and ablations.
+    allocation:   "proportional" or "neyman" (see the module docstring).
+    first_checkpoint, growth, spending: the checkpoint schedule of budget runs. With a target rate (simcert
+                  proportional and clopper-pearson) the first checkpoint is instead the sample count that
+                  certifies the rate if those samples are clean, computed from the partition before any
+                  sample is drawn (so the schedule is still fixed in advance), at most `PLANNED_FIRST_MAX`.
+    max_examples: confirmed violating inputs to keep.
+    sample_dtype: precision of the sampling forward pass (decisions near eps are rechecked in float64).
+    recheck_tol:  relative band around eps recomputed in float64; tie_tol: the same for top-1 ties.
+    """
+
+    proof_share: float = 0.3
+    proof_time: float = 10.0
+    proof_max_boxes: int | None = None
+    max_strata: int = 20_000
+    split_batch: int = 64
+    engine: str = "auto"
+    prove: bool = True
+    allocation: Literal["proportional", "neyman"] = "proportional"
+    first_checkpoint: int = 4096
+    growth: float = 2.0
+    spending: Spending = "p-series"
+    max_examples: int = 5
+    sample_dtype: torch.dtype = torch.float32
+    recheck_tol: float = 1e-4
+    tie_tol: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.proof_share < 1.0):
+            raise InputError(f"proof_share must lie in [0, 1), got {self.proof_share!r}")
+        if not (math.isfinite(self.proof_time) and self.proof_time >= 0):
+            raise InputError(f"proof_time must be >= 0, got {self.proof_time!r}")
+        if int(self.max_strata) != self.max_strata or self.max_strata < 1:
+            raise InputError(f"max_strata must be a positive integer, got {self.max_strata!r}")
+        if self.proof_max_boxes is not None and (int(self.proof_max_boxes) != self.proof_max_boxes
+                                                 or self.proof_max_boxes < 1):
+            raise InputError(f"proof_max_boxes must be a positive integer, got {self.proof_max_boxes!r}")
+        if int(self.split_batch) != self.split_batch or self.split_batch < 1:
+            raise InputError(f"split_batch must be a positive integer, got {self.split_batch!r}")
+        if self.allocation not in ("proportional", "neyman"):
+            raise InputError(f"allocation must be 'proportional' or 'neyman', got {self.allocation!r}")
+        if self.sample_dtype not in (torch.float32, torch.float64):
+            raise InputError(f"sample_dtype must be torch.float32 or torch.float64, got {self.sample_dtype}")
+        for name in ("recheck_tol", "tie_tol"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
+        CheckpointSchedule(0.5, self.first_checkpoint, self.growth, self.spending)   # validates those three
+
+
+@dataclass(frozen=True)
+class CertifyProgress:
+    """What `certify` reports to its `progress` callback (phase "partition", "sampling" or "done")."""
+
+    phase: str
+    elapsed: float
+    proven_fraction: float
+    refuted_fraction: float
+    strata: int
+    samples: int
+    violations: int
+    violation_rate_upper: float | None
+
+
+@dataclass
+class CertificationResult:
+    """The answer of `certify`; `to_dict()` is the JSON form (the CLI adds models and version).
+
+    verdict: "holds" (rate certified <= `rate`, or a certificate issued when no rate was asked),
+    "violated" (a lower confidence bound on the rate exceeds `rate`, with a confirmed violating input),
+    "unknown" (undecided within the samples or budget).
+    """
+
+    verdict: str
+    method: str
+    eps: float
+    outputs: list[int]
+    confidence: float
+    rate: float | None
+    violation_rate_upper: float
+    violation_rate_lower: float
+    per_output_rate_upper: dict[int, float]
+    top1_disagreement_rate_upper: float | None
+    proven_fraction: float
+    refuted_fraction: float
+    quantile_p: float
+    deviation_quantile_upper: float
+    expected_deviation_upper: float
+    samples: int
+    violations: int
+    samples_per_stratum: list[int]
+    strata: int
+    sampled_strata: int
+    deviation_range: tuple[float, float]
+    output_bounds: list[tuple[float, float]]
+    bound_used: dict[str, str]
+    distribution: dict[str, Any]
+    seed: int
+    examples: list[Example]
+    comparison: dict[str, Any] | None
+    delta_used: float
+    checkpoint: int | None
+    time: dict[str, float]
+    stats: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict == "holds"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready certificate fields (DESIGN.md 'Certificate JSON', certify part)."""
+        return {
+            "verdict": self.verdict,
+            "property": {"type": "eps-equivalence", "eps": self.eps, "outputs": self.outputs},
+            "method": {
+                "name": self.method,
+                "bound_used": self.bound_used,
+                "allocation": self.stats.get("allocation"),
+                "engine": self.stats.get("engine"),
+            },
+            "confidence": self.confidence,
+            "confidence_scope": "each bound separately",
+            "rate": self.rate,
+            "violation_rate_upper": self.violation_rate_upper,
+            "violation_rate_lower": self.violation_rate_lower,
+            "per_output_violation_rate_upper": {str(k): v for k, v in self.per_output_rate_upper.items()},
+            "top1_disagreement_rate_upper": self.top1_disagreement_rate_upper,
+            "proven_fraction": self.proven_fraction,
+            "refuted_fraction": self.refuted_fraction,
+            "deviation_quantile_upper": self.deviation_quantile_upper,
+            "quantile_p": self.quantile_p,
+            "expected_deviation_upper": self.expected_deviation_upper,
+            "samples": {
+                "total": self.samples,
+                "violations": self.violations,
+                "per_stratum": self.samples_per_stratum,
+            },
+            "strata": {"total": self.strata, "sampled": self.sampled_strata},
+            "deviation_range": list(self.deviation_range),
+            "bounds": [
+                {"row": f"g_{k} - f_{k}", "lower": lo, "upper": hi}
+                for k, (lo, hi) in zip(self.outputs, self.output_bounds)
+            ],
+            "distribution": self.distribution,
+            "seed": self.seed,
+            "delta_used": self.delta_used,
+            "checkpoint": self.checkpoint,
+            "examples": [e.to_dict() for e in self.examples],
+            "counterexample": self.examples[0].to_dict() if self.examples else None,
+            "comparison": self.comparison,
+            "time": self.time,
+            "stats": self.stats,
+            "notes": self.notes,
+        }
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def _check_args(confidence, rate, samples, budget, method, quantile, batch_size, seed) -> None:
+    if not (isinstance(confidence, (int, float)) and 0.0 < float(confidence) < 1.0):
+        raise InputError(f"confidence must lie in (0, 1), got {confidence!r}")
+    if rate is not None and not (isinstance(rate, (int, float)) and 0.0 < float(rate) < 1.0):
+        raise InputError(f"rate must lie in (0, 1), got {rate!r}")
+    if samples is not None and budget is not None:
+        raise InputError("give either samples or budget, not both")
+    if samples is not None and (isinstance(samples, bool) or int(samples) != samples or samples < 1):
+        raise InputError(f"samples must be a positive integer, got {samples!r}")
+    if budget is not None and not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
+        raise InputError(f"budget must be a positive number of seconds, got {budget!r}")
+    if method not in CERTIFY_METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(CERTIFY_METHODS)}")
+    if quantile is not None and not (isinstance(quantile, (int, float)) and 0.0 < float(quantile) < 1.0):
+        raise InputError(f"quantile must lie in (0, 1), got {quantile!r}")
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+# ---------------------------------------------------------------------------------------------- driver
+
+
+def _indices_for_block(
+    plan: Plan, size: int, first_block: bool, rng: np.random.Generator
+) -> Callable[[int, int], np.ndarray]:
+    """A function (start, stop) -> stratum indices for positions [start, stop) of a block of `size` draws."""
+    m = plan.part.n_open
+    if m == 1:
+        return lambda a, b: np.zeros(b - a, np.int64)
+    if plan.method == "simcert" and plan.allocation == "neyman":
+        counts = allocate(size, plan.shares, minimum=1 if first_block else 0)
+        edges = np.cumsum(counts)
+        return lambda a, b: np.searchsorted(edges, np.arange(a, b), side="right").astype(np.int64)
+    return lambda a, b: rng.choice(m, size=b - a, p=plan.probs)
+
+
+def certify(
+    f: Any,
+    g: Any,
+    region: Any,
+    eps: float,
+    *,
+    confidence: float = 0.999,
+    rate: float | None = None,
+    samples: int | None = None,
+    budget: float | None = None,
+    distribution: str = "uniform",
+    method: str = "simcert",
+    outputs: Any = None,
+    seed: int = 0,
+    progress: Callable[[CertifyProgress], None] | None = None,
+    quantile: float | None = None,
+    batch_size: int = 65536,
+    options: CertifyOptions = CertifyOptions(),
+) -> CertificationResult:
+    """Certify how often, and by how much, g deviates from f on `region` under `distribution`.
+
+    `samples` (fixed count, default 100,000) or `budget` (seconds, anytime with early stopping when `rate`
+    is decided); `rate` is the target violation rate: "holds" when the certified upper bound is <= rate,
+    "violated" when a lower confidence bound exceeds it (with a violating input confirmed in float64 on both
+    models), "unknown" otherwise; without `rate` the verdict is "holds" once a certificate is issued.
+    `quantile` is the exceedance probability p of the deviation quantile (default: `rate`, else 1e-3).
+    See the module docstring for the bounds and their guarantees.
+
+    >>> import numpy as np
+    >>> from simcert.network import Network, Dense
+    >>> f = Network([Dense(np.array([[1.0]]), np.zeros(1))], (1,))
+    >>> g = Network([Dense(np.array([[1.1]]), np.zeros(1))], (1,))
+    >>> res = certify(f, g, ([0.0], [1.0]), eps=0.05, rate=0.6, samples=2000)   # violated iff x > 0.5
+    >>> res.verdict, 0.5 <= res.violation_rate_upper <= 0.6
+    ('holds', True)
+    """
+    t0 = time.perf_counter()
+    _check_args(confidence, rate, samples, budget, method, quantile, batch_size, seed)
+    f_net, g_net = as_network(f), as_network(g)
+    twin = Twin(f_net, g_net)
+    box = as_box(region, f_net)
+    prop = EpsEquivalence(eps, outputs)
+    m_out = twin.output_size
+    indices = list(prop.indices(m_out))
+    sampler: Sampler = parse_distribution(distribution, box)
+    delta = 1.0 - float(confidence)
+    p_q = float(quantile if quantile is not None else (rate if rate is not None else DEFAULT_QUANTILE))
+    notes: list[str] = []
+    engine_name = choose_method(twin, options.engine)
+    c1, c2 = (torch.from_numpy(a) for a in prop.specs(m_out))
+    probe: dict[str, Any] | None = None
+    if method == "simcert" and options.engine == "auto" and engine_name == "diff" and box.dim <= PROBE_MAX_DIM:
+        engine_name, probe = probe_engines(twin, c1, c2, box.lower, box.upper,
+                                           {"diff": engine("diff"), "crown": engine("crown")})
+    bound_fn = engine(engine_name)
+    if samples is None and budget is None:
+        samples = DEFAULT_SAMPLES
+        notes.append(f"neither samples nor budget given: using {DEFAULT_SAMPLES} samples")
+    allocation = options.allocation
+    if method != "simcert" and allocation != "proportional":
+        notes.append("allocation applies to the simcert method only")
+        allocation = "proportional"
+
+    def report(phase: str, part: Partition, acc: SampleAccumulator | None, look: Look | None) -> None:
+        if progress is not None:
+            progress(CertifyProgress(
+                phase, time.perf_counter() - t0, part.proven_total, part.refuted_total, part.n_strata,
+                0 if acc is None else acc.total, 0 if acc is None else acc.violations,
+                None if look is None else look.rate_upper,
+            ))
+
+    # ---- deterministic part
+    if method == "simcert":
+        proof_limit = options.proof_share * float(budget) if budget is not None else options.proof_time
+        proof_limit = max(0.0, proof_limit - (time.perf_counter() - t0))
+        part = partition_region(
+            twin, c1, c2, prop.eps, box.lower, box.upper, sampler, bound_fn,
+            time_limit=proof_limit, max_strata=options.max_strata, max_boxes=options.proof_max_boxes,
+            decide_rate=rate, split_batch=options.split_batch,
+            prove=options.prove, engine_name=engine_name,
+            progress=(lambda p: report("partition", p, None, None)) if progress is not None else None,
+        )
+        if not options.prove:
+            notes.append("deterministic proofs disabled: plain stratified sampling")
+    else:
+        part = partition_region(twin, c1, c2, prop.eps, box.lower, box.upper, sampler, bound_fn,
+                                time_limit=0.0, prove=False, engine_name=engine_name)
+    t_proof = time.perf_counter() - t0
+    plan = Plan(part, method, allocation, p_q)
+    first = options.first_checkpoint
+    if budget is not None and rate is not None and allocation == "proportional" and method in (
+        "simcert", "clopper-pearson"
+    ):
+        d1 = CheckpointSchedule(delta, 1, options.growth, options.spending).delta_at(1)
+        first = min(_samples_needed(plan, rate, d1) or first, PLANNED_FIRST_MAX)
+    if method == "simcert" and allocation == "neyman" and part.n_open > 0:
+        first_size = int(samples) if budget is None else first
+        if first_size < part.n_open:
+            notes.append(f"neyman allocation needs at least one sample per open stratum ({part.n_open}); "
+                         "using proportional allocation")
+            plan.allocation = allocation = "proportional"
+
+    # ---- sampling
+    seq = np.random.SeedSequence(int(seed))
+    rng_samples, rng_compare = (np.random.Generator(np.random.PCG64(s)) for s in seq.spawn(2))
+    evaluator = TwinEvaluator(f_net, g_net, tuple(indices), prop.eps, options.sample_dtype,
+                              options.recheck_tol, options.tie_tol, check_top1=method != "simcert", twin=twin)
+    acc = SampleAccumulator(max(part.n_open, 1), len(indices))
+    schedule = (CheckpointSchedule(delta, first, options.growth, options.spending)
+                if budget is not None else None)
+    look = plan.look(acc, delta if schedule is None else schedule.delta_at(1), indices)
+    checkpoint: int | None = None
+
+    def decided(lk: Look) -> bool:
+        return rate is not None and (lk.rate_upper <= rate or lk.rate_lower > rate)
+
+    need_samples = plan.w_u > 0 and not decided(look)
+    rows_per_batch = max(1, min(int(batch_size), MAX_BATCH_ELEMENTS // max(box.dim, 1)))
+    t_sample0 = time.perf_counter()
+    sample_time = 0.0
+    if need_samples:
+        j = 1
+        target = int(samples) if schedule is None else schedule.checkpoint(1)
+        block_start = 0
+        while True:
+            get_idx = _indices_for_block(plan, target - block_start, block_start == 0, rng_samples)
+            out_of_time = False
+            pos = block_start
+            while pos < target:
+                b = min(rows_per_batch, target - pos)
+                idx = get_idx(pos - block_start, pos - block_start + b)
+                x = draw_in_strata(sampler, part.open_lower, part.open_upper, idx, rng_samples)
+                res = evaluator(x)
+                acc.add(idx, res)
+                if res.violated.any() and len(acc.examples) < options.max_examples:
+                    _keep_examples(acc, evaluator, x[res.violated], options.max_examples)
+                pos += b
+                if budget is not None and time.perf_counter() - t0 >= budget:
+                    out_of_time = pos < target
+                    break
+            if out_of_time:
+                notes.append(f"budget reached after {acc.total} samples; bounds are those of checkpoint "
+                             f"{checkpoint if checkpoint is not None else 'none'}")
+                break
+            # a look at the data
+            d_j = delta if schedule is None else schedule.delta_at(j)
+            look = plan.look(acc, d_j, indices)
+            checkpoint = target
+            report("sampling", part, acc, look)
+            if schedule is None or decided(look) or (budget is not None and time.perf_counter() - t0 >= budget):
+                break
+            j += 1
+            block_start = target
+            target = schedule.checkpoint(j)
+        sample_time = time.perf_counter() - t_sample0
+    elif plan.w_u > 0:
+        notes.append("the rate was decided by the deterministic part alone: no samples drawn")
+
+    # ---- verdict and examples
+    if not acc.examples and part.refuted_mass.size:
+        _keep_examples(acc, evaluator, (part.refuted_lower + part.refuted_upper) / 2.0, options.max_examples)
+    if rate is not None:
+        if look.rate_upper <= rate:
+            verdict = "holds"
+        elif look.rate_lower > rate and acc.examples:
+            verdict = "violated"
+        else:
+            verdict = "unknown"
+    else:
+        verdict = "holds" if (look.n > 0 or plan.w_u == 0) else "unknown"
+
+    comparison = _comparison(plan, acc, look, rng_compare, rate, notes)
+    if method == "simcert" and plan.w_u > 0 and look.top1 is None:
+        notes.append("top-1 disagreement is not bounded in simcert mode (the proofs are for eps-equivalence)")
+    elapsed = time.perf_counter() - t0
+    report("done", part, acc, look)
+    return CertificationResult(
+        verdict=verdict,
+        method=method,
+        eps=prop.eps,
+        outputs=indices,
+        confidence=float(confidence),
+        rate=None if rate is None else float(rate),
+        violation_rate_upper=look.rate_upper,
+        violation_rate_lower=look.rate_lower,
+        per_output_rate_upper=look.per_output,
+        top1_disagreement_rate_upper=look.top1,
+        proven_fraction=part.proven_total,
+        refuted_fraction=part.refuted_total,
+        quantile_p=p_q,
+        deviation_quantile_upper=look.quantile,
+        expected_deviation_upper=look.mean,
+        samples=look.n,
+        violations=look.violations,
+        samples_per_stratum=look.per_stratum,
+        strata=part.n_strata,
+        sampled_strata=part.n_open,
+        deviation_range=(part.root_dev[0], part.root_dev[1]),
+        output_bounds=[(float(a), float(b)) for a, b in zip(part.row_lower, part.row_upper)],
+        bound_used=plan.bound_names(),
+        distribution=sampler.to_json() | {"spec": distribution},
+        seed=int(seed),
+        examples=list(acc.examples),
+        comparison=comparison,
+        delta_used=look.delta,
+        checkpoint=checkpoint,
+        time={
+            "total_s": elapsed,
+            "proof_s": t_proof,
+            "sampling_s": sample_time,
+            "samples_per_s": acc.total / sample_time if sample_time > 0 else 0.0,
+        },
+        stats={
+            "engine": engine_name,
+            "engine_probe": probe,
+            "allocation": allocation if method == "simcert" else None,
+            "boxes_bounded": part.boxes_bounded,
+            "partition_steps": part.steps,
+            "partition_stop": part.stop_reason,
+            "open_fraction": plan.w_u,
+            "deviation_upper_refined": float(np.max(np.maximum(np.abs(part.row_lower), np.abs(part.row_upper)))),
+            "samples_needed_if_clean": _samples_needed(plan, rate, delta),
+            "open_deviation_range": None if part.n_open == 0 else [
+                float(part.open_dev_lower.min()), float(part.open_dev_upper.max())],
+            "samples_drawn": acc.total,
+            "rechecked_float64": acc.rechecked,
+            "schedule": None if schedule is None else {
+                "first": first, "growth": options.growth, "spending": options.spending},
+        },
+        notes=notes,
+    )
+
+
+def _samples_needed(plan: Plan, rate: float | None, delta: float) -> int | None:
+    """Fixed sample count that certifies `rate` at 1 - delta if the open strata show no violation (from the
+    partition alone: the smallest N with `W_V + W_U * CP(0, N, delta) <= rate`); None without a rate or when
+    the refuted mass alone exceeds it."""
+    if rate is None or plan.w_v >= rate:
+        return None
+    residual = (rate - plan.w_v) / plan.w_u if plan.w_u > 0 else 1.0
+    return 0 if residual >= 1.0 else samples_needed_clopper_pearson(residual, delta)
+
+
+def _keep_examples(acc: SampleAccumulator, evaluator: TwinEvaluator, xs: np.ndarray, limit: int) -> None:
+    """Confirm candidate violating inputs in float64 on the original networks and keep up to `limit`."""
+    room = limit - len(acc.examples)
+    if room <= 0 or xs.shape[0] == 0:
+        return
+    xs = xs[: max(room * 4, room)]
+    fy, gy, bad = evaluator.confirm(xs)
+    for i in np.flatnonzero(bad)[:room]:
+        d = float(np.abs(gy[i, evaluator.indices] - fy[i, evaluator.indices]).max())
+        acc.examples.append(Example(xs[i].copy(), fy[i].copy(), gy[i].copy(), d))
+
+
+def _comparison(
+    plan: Plan, acc: SampleAccumulator, look: Look, rng: np.random.Generator, rate: float | None, notes: list[str]
+) -> dict[str, Any] | None:
+    """Plain Monte Carlo baselines (Clopper-Pearson, Hoeffding) with the same number of network evaluations."""
+    n, delta = look.n, look.delta
+    if n == 0:
+        return None
+    if plan.method == "simcert":
+        if plan.allocation != "proportional":
+            notes.append("no plain-sampling comparison for neyman allocation (its draws are not i.i.d.)")
+            return None
+        w_p = max(0.0, 1.0 - plan.w_u - plan.w_v)
+        probs = np.array([plan.w_u, plan.w_v, w_p])
+        m_u, m_v, _ = rng.multinomial(n, probs / probs.sum())
+        k_plain = int(m_v) + acc.violations_before(int(m_u))
+        source = "plain sample embedded in the simcert sample (same draws, same evaluations)"
+    else:
+        k_plain = acc.violations
+        source = "the same samples"
+    out: dict[str, Any] = {
+        "samples": n,
+        "violations": k_plain,
+        "delta": delta,
+        "source": source,
+        "hoeffding": rate_bound("hoeffding", k_plain, n, delta),
+        "clopper_pearson": rate_bound("clopper-pearson", k_plain, n, delta),
+        "bernstein": rate_bound("bernstein", k_plain, n, delta),
+        "this_method": look.rate_upper,
+    }
+    for name in ("hoeffding", "clopper_pearson"):
+        out[f"ratio_{name}_to_this"] = out[name] / look.rate_upper if look.rate_upper > 0 else None
+    if rate is not None:
+        out["clopper_pearson_samples_needed"] = samples_needed_clopper_pearson(rate, delta)
+    return out
