@@ -46,7 +46,7 @@ def _single_pass(twin: Twin, engine: str, lower: np.ndarray, upper: np.ndarray, 
 
 
 def mnist_global(
-    methods: Sequence[str] = ("crown", "diff-forward", "diff"), images: int = 100, perturbations=range(1, 9)
+    methods: Sequence[str] = ("crown", "diff-forward", "diff"), images: int = 20, perturbations=range(1, 9)
 ) -> Iterator[dict]:
     """MNIST 3x100 vs its float16 twin, global +-P/255 on every pixel, eps = 1 on the label output, one pass."""
     root = _root()
@@ -63,7 +63,7 @@ def mnist_global(
                        "proven_eps1": int(low >= -1 and up <= 1), "time_s": round(t, 4)}
 
 
-def har_box(methods: Sequence[str] = ("crown", "diff-forward", "diff"), inputs: int = 100) -> Iterator[dict]:
+def har_box(methods: Sequence[str] = ("crown", "diff-forward", "diff"), inputs: int = 20) -> Iterator[dict]:
     """HAR 561-500-6 vs its float16 twin: box +-0.1 around each test vector (clipped to [-1, 1]), eps 0.25."""
     root = _root()
     f = load(root / "reludiff-icse2020/nnet/HAR.nnet")

@@ -1,0 +1,92 @@
+"""info, compress and demo end to end; the progress view renders."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from simcert.network.io import load
+from simcert.report.terminal import SearchProgress
+
+
+def test_info_table_and_json(run, pair, tmp_path: Path) -> None:
+    r = run("info", pair.ref)
+    assert r.code == 0, r.err
+    for text in ("dense 4->32", "(32,)", "parameters", "1,282", "distinct weight values", "float16-exact"):
+        assert text in r.out, text
+    out = tmp_path / "info.json"
+    r = run("info", pair.ref, "--json", out)
+    assert r.code == 0
+    d = json.loads(out.read_text())
+    assert d["model"]["summary"]["parameters"] == 4 * 32 + 32 + 32 * 32 + 32 + 32 * 2 + 2
+    assert d["model"]["format"] == "nnet" and len(d["model"]["sha256"]) == 64
+    assert d["shapes"] == [[4], [32], [32], [32], [32], [2]]
+    # a .nnet written by simcert has an unbounded input domain: "-inf"/"inf" strings, strict JSON
+    assert d["raw_input_domain"] == [["-inf"] * 4, ["inf"] * 4]
+    r = run("info", pair.ref, "--json", "-")
+    assert json.loads(r.out)["command"] == "info"
+
+
+def test_compress_targets_round_trip(run, pair, tmp_path: Path) -> None:
+    f = load(pair.ref)
+    for target, distinct_max in (("float16", None), ("int8", 255 * 3), ("int4", 15 * 3)):
+        out = tmp_path / f"{target}.onnx"
+        r = run("compress", pair.ref, "--to", target, "-o", out)
+        assert r.code == 0, r.err
+        assert r.out.count("\n") == 1 and r.out.startswith(f"wrote {out}: {target} twin of {pair.ref}")
+        g = load(out)
+        w = np.concatenate([l.weight.ravel() for l in g.layers if hasattr(l, "weight")])
+        if target == "float16":
+            assert np.array_equal(w.astype(np.float16).astype(np.float64), w)
+        else:
+            assert np.unique(w).size <= distinct_max
+        x = np.random.default_rng(0).uniform(-1, 1, (100, 4))
+        assert 0 < np.abs(g(x) - f(x)).max() < 0.5
+    r = run("compress", pair.ref, "--to", "int8", "--per-channel", "--prune", 0.5, "--structured",
+            "-o", tmp_path / "s.nnet")
+    assert r.code == 0, r.err
+    assert load(tmp_path / "s.nnet").summary()["layers"][0] == "dense 4->16"
+    (tmp_path / "cal.csv").write_text("\n".join(",".join(map(str, row)) for row in np.eye(4)) + "\n")
+    r = run("compress", pair.ref, "--activations", 8, "--calibration", tmp_path / "cal.csv", "-o", tmp_path / "a.onnx")
+    assert r.code == 0, r.err
+    assert load(tmp_path / "a.onnx").summary()["activation_quantized"]
+
+
+def test_demo(run, tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    r = run("demo", "--out", out)
+    assert r.code == 0, r.err
+    assert "twin_float16.onnx" in r.out and "twin_int8.onnx" in r.out
+    certs = {p.name: json.loads(p.read_text()) for p in out.glob("*.cert.json")}
+    assert set(certs) == {"twin_float16.cert.json", "twin_int8.cert.json"}
+    for cert in certs.values():
+        assert cert["verdict"] in ("holds", "violated")
+        assert cert["property"]["eps"] == 0.05
+    # the float16 twin of this small network is within 0.05 everywhere on [-1, 1]^2
+    assert certs["twin_float16.cert.json"]["verdict"] == "holds"
+    # and the region files the demo suggests using are there
+    r = run("verify", out / "reference.onnx", out / "twin_float16.onnx", "--lower", out / "region_lower.csv",
+            "--upper", out / "region_upper.csv", "--eps", 0.05)
+    assert r.code == 0, r.err
+
+
+def test_progress_view_renders() -> None:
+    class State:
+        lower = torch.tensor([-0.02, -0.5])
+        upper = torch.tensor([0.03, 0.25])
+        proven_fraction = 0.4
+        frontier = 17
+        done = True
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=150)
+    with SearchProgress(console, rows=["g_0 - f_0", "g_1 - f_1"], refresh_s=0) as progress:
+        progress(State())
+        progress._progress.refresh()
+    text = buf.getvalue()
+    assert "open boxes 17" in text and "g_1 - f_1 in [-0.5, 0.25]" in text and "40%" in text
