@@ -58,20 +58,15 @@ def test_compress_targets_round_trip(run, pair, tmp_path: Path) -> None:
 
 
 def test_demo(run, tmp_path: Path) -> None:
+    """The demo's files are usable with the CLI: re-verify its float16 control twin (tests/demo covers the rest)."""
     out = tmp_path / "demo"
-    r = run("demo", "--out", out)
+    r = run("demo", "--out", out, "--quiet")
     assert r.code == 0, r.err
-    assert "twin_float16.onnx" in r.out and "twin_int8.onnx" in r.out
-    certs = {p.name: json.loads(p.read_text()) for p in out.glob("*.cert.json")}
-    assert set(certs) == {"twin_float16.cert.json", "twin_int8.cert.json"}
-    for cert in certs.values():
-        assert cert["verdict"] in ("holds", "violated")
-        assert cert["property"]["eps"] == 0.05
-    # the float16 twin of this small network is within 0.05 everywhere on [-1, 1]^2
-    assert certs["twin_float16.cert.json"]["verdict"] == "holds"
-    # and the region files the demo suggests using are there
-    r = run("verify", out / "reference.onnx", out / "twin_float16.onnx", "--lower", out / "region_lower.csv",
-            "--upper", out / "region_upper.csv", "--eps", 0.05)
+    cert = json.loads((out / "control" / "float16.eps.cert.json").read_text())
+    assert cert["verdict"] == "holds"
+    c = out / "control"
+    r = run("verify", c / "reference.onnx", c / "float16.onnx", "--lower", c / "region_lower.csv",
+            "--upper", c / "region_upper.csv", "--eps", 0.02)
     assert r.code == 0, r.err
 
 

@@ -1,4 +1,4 @@
-"""Reports: terminal rendering (`terminal`) now; the HTML report with plots comes with `simcert report`."""
+"""Reports: terminal rendering (`terminal`), the self-contained HTML report (`html`) and its figures (`plots`)."""
 
 from .terminal import SearchProgress, compress_summary_line, plain_result, render_model_info, render_result
 
