@@ -15,7 +15,7 @@ import torch
 from ..errors import UnsupportedOpError
 from ..network import Network, ReLU
 from ..twin import Twin
-from .common import SpecBounds, concretize_lower, concretize_upper, layer_bias, widen
+from .common import SpecBounds, concretize_upper, layer_bias, widen
 from .interval import network_intervals
 from .relaxations import ReluLines, relu_lines
 
@@ -135,12 +135,12 @@ def alpha_crown_bounds(
     best_lo, best_hi, coef = _twin_spec_bounds(twin, lines_f, lines_g, lower, upper, c1, c2)
     best_lo, best_hi = best_lo.detach(), best_hi.detach()
 
-    def make(bounds, init_lines, direction):
+    def make(bounds, init_lines):
         return {i: init_lines[i].lower_slope.detach().clone().requires_grad_(True) for i in bounds}
 
     for direction in ("lower", "upper"):
         with torch.enable_grad():
-            af, ag = make(bounds_f, lines_f, direction), make(bounds_g, lines_g, direction)
+            af, ag = make(bounds_f, lines_f), make(bounds_g, lines_g)
             opt = torch.optim.Adam(list(af.values()) + list(ag.values()), lr=options.lr)
             for _ in range(options.steps):
                 lf = {i: relu_lines(*bounds_f[i], af[i].clamp(0, 1)) for i in bounds_f}

@@ -24,7 +24,7 @@ import torch
 from ..errors import UnsupportedOpError
 from ..network import Layer, ReLU, Shape
 from ..twin import Twin
-from .common import SpecBounds, apply_flat, concretize_lower, concretize_upper, layer_bias, widen
+from .common import SpecBounds, apply_flat, concretize_upper, layer_bias, widen
 from .relaxations import DiffLines, ReluLines, diff_relu_eqs, diff_relu_lines, relu_eq_lower, relu_eq_upper, relu_lines
 
 __all__ = ["diff_bounds", "DiffIntermediate", "diff_forward"]
@@ -73,12 +73,6 @@ def _ranges(up: torch.Tensor, lo: torch.Tensor, box_c: torch.Tensor, box_r: torc
     u_min, u_max = _eq_bounds(up, up, box_c, box_r)
     l_min, l_max = _eq_bounds(lo, lo, box_c, box_r)
     return u_min, u_max, l_min, l_max
-
-
-def _lin(slope_pos_up, coef: torch.Tensor, up: torch.Tensor, lo: torch.Tensor):
-    """coef * (eq): upper equation of coef * v given v's equations (U, L): coef+ U + coef- L."""
-    c = coef.unsqueeze(1)
-    return c.clamp(min=0) * up + c.clamp(max=0) * lo if slope_pos_up else c.clamp(min=0) * lo + c.clamp(max=0) * up
 
 
 def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: bool = False):
