@@ -5,7 +5,9 @@ outputs of the same size, and, when the two have the same layer structure, pairs
 differential engine: each `LayerPair` holds f's layer, g's layer and the *difference layer* (g's parameters
 minus f's: W' - W, b' - b), or `None` when the two are identical ("no difference"). Structurally pruned twins
 (narrower hidden layers) are aligned by zero padding: a removed neuron becomes a row/column of zeros, which is
-exactly the pruned network.
+exactly the pruned network. Activation-quantized twins (a quantizer after some activations of one network and
+not the other, or with other grids) are aligned by pairing each quantizer with an `Identity` placeholder on
+the side that has none, so the differential engine sees a (quantizer, identity) activation pair.
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
-from .network import AvgPool2d, Conv2d, Dense, ElementwiseAffine, Layer, Network, QuantizeActivation, ReLU, Reshape
+from .network import (
+    AvgPool2d,
+    Conv2d,
+    Dense,
+    ElementwiseAffine,
+    Identity,
+    Layer,
+    Network,
+    QuantizeActivation,
+    ReLU,
+    Reshape,
+)
 
 __all__ = ["Twin", "LayerPair"]
 
@@ -28,6 +41,11 @@ class LayerPair:
     g: Layer
     diff: Layer | None
 
+    @property
+    def is_activation(self) -> bool:
+        """A non-linear pair (ReLU, or a quantizer facing a quantizer or an identity placeholder)."""
+        return not (self.f.is_affine and self.g.is_affine)
+
 
 @dataclass(eq=False)
 class Twin:
@@ -36,6 +54,7 @@ class Twin:
     f: Network
     g: Network
     pairs: list[LayerPair] | None = field(init=False)
+    pair_shapes: list[tuple[int, ...]] | None = field(init=False, default=None)
     alignment_note: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -52,7 +71,7 @@ class Twin:
         self.f = self.f.simplified()
         self.g = self.g.simplified()
         try:
-            self.pairs = _align(self.f, self.g)
+            self.pairs, self.pair_shapes = _align(self.f, self.g)
         except _NotAligned as exc:
             self.pairs = None
             self.alignment_note = str(exc)
@@ -70,28 +89,52 @@ class Twin:
         return self.pairs is not None
 
     def shapes(self) -> list[tuple[int, ...]]:
-        """Per-layer shapes of the aligned twin graph (f's shapes after padding)."""
-        return self.f.shapes
+        """Per-pair shapes of the aligned twin graph (after padding and placeholders)."""
+        if self.pair_shapes is None:
+            raise InputError(f"the twins are not aligned: {self.alignment_note}")
+        return self.pair_shapes
 
 
 class _NotAligned(Exception):
     pass
 
 
-def _align(f: Network, g: Network) -> list[LayerPair]:
+def _interleave_quantizers(f: list[Layer], g: list[Layer]) -> tuple[list[Layer], list[Layer]]:
+    """Insert an `Identity` placeholder opposite every quantizer the other network lacks at that point."""
+    out_f: list[Layer] = []
+    out_g: list[Layer] = []
+    i = j = 0
+    while i < len(f) or j < len(g):
+        qf = i < len(f) and isinstance(f[i], QuantizeActivation)
+        qg = j < len(g) and isinstance(g[j], QuantizeActivation)
+        if qf and qg or not (qf or qg):
+            if i >= len(f) or j >= len(g):
+                raise _NotAligned(f"different depths ({len(f)} vs {len(g)} layers)")
+            out_f.append(f[i])
+            out_g.append(g[j])
+            i, j = i + 1, j + 1
+        elif qg:
+            out_f.append(Identity())
+            out_g.append(g[j])
+            j += 1
+        else:
+            out_f.append(f[i])
+            out_g.append(Identity())
+            i += 1
+    return out_f, out_g
+
+
+def _align(f: Network, g: Network) -> tuple[list[LayerPair], list[tuple[int, ...]]]:
     """Pair the layers of f and g, zero-padding g's narrower hidden layers to f's widths (or vice versa)."""
-    if len(f.layers) != len(g.layers):
-        raise _NotAligned(f"different depths ({len(f.layers)} vs {len(g.layers)} layers)")
     if f.input_shape != g.input_shape:
         raise _NotAligned(f"different input shapes {f.input_shape} vs {g.input_shape}")
-    kinds_f = [type(l) for l in f.layers]
-    kinds_g = [type(l) for l in g.layers]
-    if kinds_f != kinds_g:
+    f_layers, g_layers = _interleave_quantizers(list(f.layers), list(g.layers))
+    kinds_f = [type(l) for l in f_layers]
+    kinds_g = [type(l) for l in g_layers]
+    placeholder = {(Identity, QuantizeActivation), (QuantizeActivation, Identity)}
+    if any(a is not b and (a, b) not in placeholder for a, b in zip(kinds_f, kinds_g)):
         raise _NotAligned("different layer types")
-    if any(isinstance(l, QuantizeActivation) for l in f.layers + g.layers):
-        raise _NotAligned("activation quantization is not handled by the differential engine yet")
     # widths after each layer: use the wider of the two, and pad.
-    f_layers, g_layers = list(f.layers), list(g.layers)
     for i, (lf, lg) in enumerate(zip(f_layers, g_layers)):
         if isinstance(lf, Dense):
             out = max(lf.out_features, lg.out_features)
@@ -105,14 +148,26 @@ def _align(f: Network, g: Network) -> list[LayerPair]:
                 raise _NotAligned(f"layer {i}: convolutions with different hyper-parameters")
             if lf.weight.shape != lg.weight.shape:
                 raise _NotAligned(f"layer {i}: convolutions with different channel counts")
-    out_f = Network(f_layers, f.input_shape, name=f.name)
-    out_g = Network(g_layers, g.input_shape, name=g.name)
+    try:
+        out_f = Network(f_layers, f.input_shape, name=f.name)
+        out_g = Network(g_layers, g.input_shape, name=g.name)
+    except Exception as exc:  # e.g. a per-channel quantizer on a layer that padding widened
+        raise _NotAligned(f"layer shapes differ after padding ({exc})") from None
     if out_f.shapes != out_g.shapes:
         raise _NotAligned("layer shapes differ after padding")
+    for net in (out_f, out_g):
+        for layer, shape in zip(net.layers, net.shapes):
+            if isinstance(layer, QuantizeActivation):
+                try:
+                    ok = np.broadcast_shapes(layer.scale.shape, layer.zero_point.shape, tuple(shape)) == tuple(shape)
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise _NotAligned("a per-channel quantizer sits on a layer that padding widened")
     pairs = []
     for lf, lg in zip(out_f.layers, out_g.layers):
         pairs.append(LayerPair(lf, lg, _difference(lf, lg)))
-    return pairs
+    return pairs, [tuple(s) for s in out_f.shapes]
 
 
 def _pad_dense(layer: Dense, out: int, inp: int) -> Dense:
@@ -138,6 +193,8 @@ def _difference(lf: Layer, lg: Layer) -> Layer | None:
     if isinstance(lf, ElementwiseAffine):
         ds, dh = lg.scale - lf.scale, lg.shift - lf.shift  # type: ignore[attr-defined]
         return None if not np.any(ds) and not np.any(dh) else ElementwiseAffine(ds, dh)
+    if isinstance(lf, (QuantizeActivation, Identity)) or isinstance(lg, QuantizeActivation):
+        return None  # activation pairs carry no difference layer
     if isinstance(lf, (Reshape, AvgPool2d, ReLU)):
         if isinstance(lf, AvgPool2d) and (lf.kernel, lf.stride, lf.padding) != (
             lg.kernel, lg.stride, lg.padding  # type: ignore[attr-defined]

@@ -94,19 +94,14 @@ def as_box(region: Any, net: Network) -> Box:
 
 
 def choose_method(twin: Twin, method: str) -> str:
-    """`auto`: the differential engine for aligned twins (measured best, docs/benchmarks.md), else CROWN on the
-    twin graph; interval for activation-quantized twins (no linear rule yet)."""
+    """`auto`: the differential engine for aligned twins (measured best, docs/benchmarks.md; activation-quantized
+    twins align their quantizers with identity placeholders), else CROWN on the twin graph."""
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    quantized = any(isinstance(l, QuantizeActivation) for l in twin.f.layers + twin.g.layers)
     if method == "auto":
-        if quantized:
-            return "interval"
         return "diff" if twin.aligned else "crown"
     if method in ("diff", "diff-forward") and not twin.aligned:
         raise InputError(f"method {method} needs twins with the same layer structure ({twin.alignment_note})")
-    if quantized and method not in ("interval", "milp"):
-        raise InputError(f"method {method} does not handle activation quantization yet; use interval or milp")
     return method
 
 
@@ -191,7 +186,10 @@ def verify(
     # the cheap forward pass for the first share of the time, then restart with the smear heuristic; the two
     # fail on different instances. Bounds from every phase are valid for the whole region, so they intersect.
     phases = [options]
-    if options.branching_fn is None and options.branching == "auto" and chosen == "diff":
+    quantized = any(isinstance(l, QuantizeActivation) for l in twin.f.layers + twin.g.layers)
+    if options.branching == "auto" and quantized:  # jumps: bisect the widest input (measured, see tests)
+        phases = [replace(options, branching="widest")]
+    elif options.branching_fn is None and options.branching == "auto" and chosen == "diff":
         phases = [replace(options, branching_fn=ENGINES["diff-forward"]), replace(options, branching="smear")]
     t0 = time.perf_counter()
     state: SearchState | None = None

@@ -8,7 +8,7 @@ import torch
 
 from ..network import Layer, Shape
 
-__all__ = ["SpecBounds", "concretize_upper", "concretize_lower", "widen", "layer_bias", "apply_flat"]
+__all__ = ["SpecBounds", "concretize_upper", "concretize_lower", "widen", "layer_bias", "apply_flat", "quantizer_interval"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,15 @@ def apply_flat(fn, x: torch.Tensor, lead: int, in_shape: Shape) -> torch.Tensor:
     lead_dims = x.shape[:lead]
     y = fn(x.reshape(-1, *in_shape))
     return y.reshape(*lead_dims, *y.shape[1:])
+
+
+def quantizer_interval(layer, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sound output range of a quantizer (`QuantizeActivation`) on inputs in [lo, hi].
+
+    The runtime computes Q(x + d s) for some |d| <= slack_steps (exactly Q when the slack is 0), and Q is
+    monotone, so the output lies in [Q(lo - slack s), Q(hi + slack s)]; a nudge of 1e-6 steps more covers
+    runtimes that divide by the scale in lower precision.
+    """
+    s = torch.as_tensor(layer.scale, dtype=lo.dtype, device=lo.device)
+    reach = s * (float(getattr(layer, "slack_steps", 0.0)) + 1e-6)
+    return layer.forward(lo - reach), layer.forward(hi + reach)

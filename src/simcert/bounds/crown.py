@@ -13,32 +13,35 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import UnsupportedOpError
-from ..network import Network, ReLU
+from ..network import Network, QuantizeActivation, ReLU
 from ..twin import Twin
 from .common import SpecBounds, concretize_upper, layer_bias, widen
 from .interval import network_intervals
-from .relaxations import ReluLines, relu_lines
+from .relaxations import ActivationLines, quantize_lines, relu_lines
 
 __all__ = ["crown_bounds", "alpha_crown_bounds", "network_relu_bounds", "backsubstitute"]
 
 
 def backsubstitute(
-    net: Network, lines: dict[int, ReluLines], a: torch.Tensor, end: int
+    net: Network, lines: dict[int, ActivationLines], a: torch.Tensor, end: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Upper linear bound of a . y_end in the input, y_end the output of layer end-1 (y_0 = input).
 
     a: (B, K, *shape_end). Returns (A_in (B, K, n), const (B, K)) with a . y_end <= A_in . x + const.
-    Relaxation choice per coefficient sign: positive coefficients take a ReLU's upper line, negative the lower.
+    Relaxation choice per coefficient sign: positive coefficients take an activation's upper line (ReLU or
+    quantizer, `lines[i]`), negative ones the lower line.
     """
     bsz, k = a.shape[:2]
     const = torch.zeros(bsz, k, dtype=a.dtype, device=a.device)
     for i in reversed(range(end)):
         layer = net.layers[i]
         in_shape, out_shape = net.shapes[i], net.shapes[i + 1]
-        if isinstance(layer, ReLU):
+        if i in lines:
             r = lines[i]
             ap, an = a.clamp(min=0), a.clamp(max=0)
             const = const + (ap * r.upper_bias.unsqueeze(1)).flatten(2).sum(-1)
+            if r.lower_bias is not None:
+                const = const + (an * r.lower_bias.unsqueeze(1)).flatten(2).sum(-1)
             a = ap * r.upper_slope.unsqueeze(1) + an * r.lower_slope.unsqueeze(1)
         elif layer.is_affine:
             const = const + (a * layer_bias(layer, in_shape, a)).flatten(2).sum(-1)
@@ -58,18 +61,21 @@ def _bound_both(net: Network, lines, a: torch.Tensor, end: int, lower: torch.Ten
 
 def network_relu_bounds(
     net: Network, lower: torch.Tensor, upper: torch.Tensor, slopes: dict[int, torch.Tensor] | None = None
-) -> tuple[dict[int, tuple[torch.Tensor, torch.Tensor]], dict[int, ReluLines]]:
-    """CROWN pre-activation bounds of every ReLU of `net` (each layer bounded by back-substitution).
+) -> tuple[dict[int, tuple[torch.Tensor, torch.Tensor]], dict[int, ActivationLines]]:
+    """CROWN pre-activation bounds of every activation of `net` (ReLU or quantizer), each layer bounded by
+    back-substitution through the lines of the layers below it.
 
-    Intermediate bounds are intersected with interval bounds. Returns ({i: (l, u)}, {i: ReluLines}).
+    Intermediate bounds are intersected with interval bounds. Returns ({i: (l, u)}, {i: ActivationLines}).
     """
     ibp, _, _ = network_intervals(net, lower, upper)
     bounds: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-    lines: dict[int, ReluLines] = {}
+    lines: dict[int, ActivationLines] = {}
     bsz = lower.shape[0]
     for i, layer in enumerate(net.layers):
-        if not isinstance(layer, ReLU):
+        if layer.is_affine:
             continue
+        if not isinstance(layer, (ReLU, QuantizeActivation)):
+            raise UnsupportedOpError(f"crown engine: no rule for {layer.kind} yet")
         shape = net.shapes[i]
         width = int(torch.Size(shape).numel())
         eye = torch.eye(width, dtype=lower.dtype, device=lower.device).reshape(width, *shape)
@@ -77,7 +83,10 @@ def network_relu_bounds(
         lo = torch.maximum(lo.reshape(bsz, *shape), ibp[i][0])
         hi = torch.minimum(hi.reshape(bsz, *shape), ibp[i][1])
         bounds[i] = (lo, hi)
-        lines[i] = relu_lines(lo, hi, None if slopes is None else slopes.get(i))
+        if isinstance(layer, QuantizeActivation):
+            lines[i] = quantize_lines(layer, lo, hi)
+        else:
+            lines[i] = relu_lines(lo, hi, None if slopes is None else slopes.get(i))
     return bounds, lines
 
 
@@ -135,16 +144,17 @@ def alpha_crown_bounds(
     best_lo, best_hi, coef = _twin_spec_bounds(twin, lines_f, lines_g, lower, upper, c1, c2)
     best_lo, best_hi = best_lo.detach(), best_hi.detach()
 
-    def make(bounds, init_lines):
-        return {i: init_lines[i].lower_slope.detach().clone().requires_grad_(True) for i in bounds}
+    def make(net: Network, init_lines):
+        return {i: init_lines[i].lower_slope.detach().clone().requires_grad_(True)
+                for i in init_lines if isinstance(net.layers[i], ReLU)}
 
     for direction in ("lower", "upper"):
         with torch.enable_grad():
-            af, ag = make(bounds_f, lines_f), make(bounds_g, lines_g)
+            af, ag = make(twin.f, lines_f), make(twin.g, lines_g)
             opt = torch.optim.Adam(list(af.values()) + list(ag.values()), lr=options.lr)
             for _ in range(options.steps):
-                lf = {i: relu_lines(*bounds_f[i], af[i].clamp(0, 1)) for i in bounds_f}
-                lg = {i: relu_lines(*bounds_g[i], ag[i].clamp(0, 1)) for i in bounds_g}
+                lf = {**lines_f, **{i: relu_lines(*bounds_f[i], af[i].clamp(0, 1)) for i in af}}
+                lg = {**lines_g, **{i: relu_lines(*bounds_g[i], ag[i].clamp(0, 1)) for i in ag}}
                 lo, hi, _ = _twin_spec_bounds(twin, lf, lg, lower, upper, c1, c2)
                 loss = -lo.sum() if direction == "lower" else hi.sum()
                 opt.zero_grad()

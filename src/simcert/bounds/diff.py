@@ -22,17 +22,29 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import UnsupportedOpError
-from ..network import Layer, ReLU, Shape
+from ..network import Layer, QuantizeActivation, ReLU, Shape
 from ..twin import Twin
-from .common import SpecBounds, apply_flat, concretize_upper, layer_bias, widen
-from .relaxations import DiffLines, ReluLines, diff_relu_eqs, diff_relu_lines, relu_eq_lower, relu_eq_upper, relu_lines
+from .common import SpecBounds, apply_flat, concretize_upper, layer_bias, quantizer_interval, widen
+from .interval import interval_bounds
+from .relaxations import (
+    ActivationLines,
+    DiffLines,
+    diff_relu_eqs,
+    diff_relu_lines,
+    identity_lines,
+    quantize_lines,
+    relu_eq_lower,
+    relu_eq_upper,
+    relu_lines,
+    twin_lines_difference,
+)
 
 __all__ = ["diff_bounds", "DiffIntermediate", "diff_forward"]
 
 
 @dataclass
 class DiffIntermediate:
-    """Concrete pre-activation bounds at each ReLU of the aligned twin graph, keyed by layer index."""
+    """Concrete pre-activation bounds at each activation pair of the aligned twin graph, keyed by pair index."""
 
     z: dict[int, tuple[torch.Tensor, torch.Tensor]]
     g: dict[int, tuple[torch.Tensor, torch.Tensor]]
@@ -75,8 +87,36 @@ def _ranges(up: torch.Tensor, lo: torch.Tensor, box_c: torch.Tensor, box_r: torc
     return u_min, u_max, l_min, l_max
 
 
+def _eq_lines(r: ActivationLines, up: torch.Tensor, lo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Equations of a monotone activation (slopes >= 0) from its lines: (su U + bu, sl L + bl)."""
+    new_up = r.upper_slope.unsqueeze(1) * up
+    new_up[:, -1] += r.upper_bias
+    new_lo = r.lower_slope.unsqueeze(1) * lo
+    new_lo[:, -1] += r.lower_bias_or_zero()
+    return new_up, new_lo
+
+
+def _eq_diff_lines(d: DiffLines, z_up, z_lo, d_up, d_lo) -> tuple[torch.Tensor, torch.Tensor]:
+    """Equations of the difference neuron from its lines: each coefficient picks U or L by its sign."""
+
+    def comb(c: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
+        c = c.unsqueeze(1)
+        return c.clamp(min=0) * hi + c.clamp(max=0) * lo
+
+    new_up = comb(d.uz, z_up, z_lo) + comb(d.ud, d_up, d_lo)
+    new_up[:, -1] += d.ub
+    new_lo = comb(d.lz, z_lo, z_up) + comb(d.ld, d_lo, d_up)
+    new_lo[:, -1] += d.lb
+    return new_up, new_lo
+
+
+def _side_lines(layer: Layer, l: torch.Tensor, u: torch.Tensor) -> ActivationLines:
+    """One side of a quantizer pair: the quantizer's lines, or the identity for a placeholder."""
+    return quantize_lines(layer, l, u) if isinstance(layer, QuantizeActivation) else identity_lines(l)
+
+
 def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: bool = False):
-    """Forward symbolic differential pass. Returns (DiffIntermediate, {i: (ReluLines f, ReluLines g, DiffLines)}, eqs).
+    """Forward symbolic differential pass. Returns (DiffIntermediate, {i: (lines f, lines g, DiffLines, halves)}, eqs).
 
     With `refine`, the bounds of every neuron that is unstable in f or g are tightened at each ReLU, before
     the pass goes on, by back-substitution over the differential graph below it (`_refine_unstable`).
@@ -86,7 +126,7 @@ def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: b
     bsz, n = lower.shape
     dt, dev = lower.dtype, lower.device
     box_c, box_r = (upper + lower) / 2, (upper - lower) / 2
-    shapes = twin.f.shapes
+    shapes = twin.shapes()
     # identity equations for the input: z_0 = x
     eye = torch.zeros(bsz, n + 1, n, dtype=dt, device=dev)
     eye[:, :n, :] = torch.eye(n, dtype=dt, device=dev)
@@ -96,14 +136,28 @@ def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: b
     # post-activation equations (h = relu(z), h' = relu(z'), Delta)
     inter = DiffIntermediate({}, {}, {})
     lines = {}
+    x0 = lower.reshape(bsz, *shapes[0]), upper.reshape(bsz, *shapes[0])
+    f_box, g_box = x0, x0  # interval bounds of f's and g's value at the current layer
     for i, pair in enumerate(twin.pairs):
         in_shape = shapes[i]
-        if isinstance(pair.f, ReLU):
+        if pair.is_activation:
             zr, gr_, dr_ = _ranges(z_up, z_lo, box_c, box_r), _ranges(g_up, g_lo, box_c, box_r), _ranges(d_up, d_lo, box_c, box_r)
             zl, zu, gl, gu, dl, du = zr[2], zr[1], gr_[2], gr_[1], dr_[2], dr_[1]
+            # interval arithmetic on each network: knows e.g. that a ReLU's output is >= 0
+            zl, zu = torch.maximum(zl, f_box[0]), torch.minimum(zu, f_box[1])
+            gl, gu = torch.maximum(gl, g_box[0]), torch.minimum(gu, g_box[1])
             # z' = z + delta, delta = z' - z: intersect the three views
             gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
             dl, du = torch.maximum(dl, gl - zu), torch.minimum(du, gu - zl)
+        if pair.is_activation and not isinstance(pair.f, ReLU):  # quantizer pair
+            inter.z[i], inter.g[i], inter.d[i] = (zl, zu), (gl, gu), (dl, du)
+            f_lines, g_lines = _side_lines(pair.f, zl, zu), _side_lines(pair.g, gl, gu)
+            triple = (f_lines, g_lines, twin_lines_difference(f_lines, g_lines))
+            lines[i] = (*triple, _half_lines(triple))
+            d_up, d_lo = _eq_diff_lines(triple[2], z_up, z_lo, d_up, d_lo)
+            z_up, z_lo = _eq_lines(f_lines, z_up, z_lo)
+            g_up, g_lo = _eq_lines(g_lines, g_up, g_lo)
+        elif isinstance(pair.f, ReLU):
             if refine and lines:  # the first ReLU's equations are exact affine maps of x already
                 zl, zu, gl, gu, dl, du = _refine_unstable(twin, lines, i, lower, upper, zl, zu, gl, gu, dl, du)
             inter.z[i], inter.g[i], inter.d[i] = (zl, zu), (gl, gu), (dl, du)
@@ -126,7 +180,20 @@ def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: b
             g_up, g_lo = _eq_affine(pair.g, g_up, g_lo, in_shape, bias=True)
         else:
             raise UnsupportedOpError(f"diff engine: no rule for {pair.f.kind} yet")
+        f_box, g_box = _interval_step(pair.f, f_box, in_shape), _interval_step(pair.g, g_box, in_shape)
     return inter, lines, (z_up, z_lo, g_up, g_lo, d_up, d_lo)
+
+
+def _interval_step(layer: Layer, box: tuple[torch.Tensor, torch.Tensor], in_shape: Shape):
+    """Interval arithmetic through one layer (affine: centre/radius; activations are monotone)."""
+    lo, hi = box
+    if layer.is_affine:
+        c, r = (hi + lo) / 2, (hi - lo) / 2
+        c, r = layer.forward(c), layer.abs_linear(r)
+        return c - r, c + r
+    if isinstance(layer, QuantizeActivation):
+        return quantizer_interval(layer, lo, hi)
+    return layer.forward(lo), layer.forward(hi)
 
 
 # -------------------------------------------------------------------------------------- backward pass
@@ -142,7 +209,8 @@ def _half_lines(layer_lines: tuple) -> dict[str, torch.Tensor]:
     return {
         "s_mid": e((fr.upper_slope + fr.lower_slope) / 2),
         "s_rad": e((fr.upper_slope - fr.lower_slope) / 2),
-        "b": flat(fr.upper_bias / 2),
+        "b_mid": flat((fr.upper_bias + fr.lower_bias_or_zero()) / 2),
+        "b_rad": flat((fr.upper_bias - fr.lower_bias_or_zero()) / 2),
         "dz_mid": e((dr.uz + dr.lz) / 2),
         "dz_rad": e((dr.uz - dr.lz) / 2),
         "dd_mid": e((dr.ud + dr.ld) / 2),
@@ -153,7 +221,7 @@ def _half_lines(layer_lines: tuple) -> dict[str, torch.Tensor]:
 
 
 def diff_backward(
-    twin: Twin, lines: dict[int, tuple[ReluLines, ReluLines, DiffLines]], mu: torch.Tensor, lam: torch.Tensor
+    twin: Twin, lines: dict[int, tuple], mu: torch.Tensor, lam: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Back-substitute from the twin graph's output; see `diff_backward_partial`."""
     assert twin.pairs is not None
@@ -161,7 +229,7 @@ def diff_backward(
 
 
 def diff_backward_partial(
-    twin: Twin, lines: dict[int, tuple[ReluLines, ReluLines, DiffLines]], mu: torch.Tensor, lam: torch.Tensor | None,
+    twin: Twin, lines: dict[int, tuple], mu: torch.Tensor, lam: torch.Tensor | None,
     end: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Upper bound of mu . z_L + lam . delta_L as A . x + const, back-substituted through the (z, delta) graph.
@@ -174,18 +242,19 @@ def diff_backward_partial(
     At the input, delta_0 = 0 (both networks read the same x), so only mu remains.
     """
     assert twin.pairs is not None
-    shapes = twin.f.shapes
+    shapes = twin.shapes()
     bsz, k = mu.shape[:2]
     const = torch.zeros(bsz, k, dtype=mu.dtype, device=mu.device)
     for i in reversed(range(end)):
         pair = twin.pairs[i]
         in_shape, out_shape = shapes[i], shapes[i + 1]
-        if isinstance(pair.f, ReLU):
+        if pair.is_activation:
             # c+ . upper_line + c- . lower_line = c . mid + |c| . rad, with mid/rad the half sum/difference
             # of the two lines (one fused multiply-add per term instead of sign selections)
             h = _half_lines(lines[i])
             amu = mu.abs()
-            const = const + torch.einsum("bkw,bw->bk", mu.flatten(2) + amu.flatten(2), h["b"])
+            const = const + torch.einsum("bkw,bw->bk", mu.flatten(2), h["b_mid"])
+            const = const + torch.einsum("bkw,bw->bk", amu.flatten(2), h["b_rad"])
             new_mu = torch.addcmul(mu * h["s_mid"], amu, h["s_rad"])
             if lam is not None:
                 alam = lam.abs()
@@ -272,8 +341,7 @@ def diff_bounds(
     Requires: aligned twins (same layer structure; structured pruning is zero-padded), boxes (B, n), specs (K, m).
     Returns: SpecBounds (B, K) with the final pass's input coefficients (branching hints).
     Method: forward symbolic differential pass for intermediate bounds (ReluDiff/NeuroDiff lines), then the
-    spec back-substituted through the differential graph; the result is intersected with the forward pass's
-    own concretization of the output equations.
+    spec back-substituted through the differential graph; the result is intersected with interval bounds.
     Guarantee: sound (float64 + outward widening); not complete.
     Reference: Paulsen et al., ReluDiff (ICSE 2020) and NeuroDiff (ASE 2020).
     """
@@ -285,6 +353,8 @@ def diff_bounds(
     mu, lam = a1 + a2, a2
     coef, const = diff_backward(twin, lines, torch.cat([mu, -mu], 1), torch.cat([lam, -lam], 1))
     ub = concretize_upper(coef, const, lower, upper)
-    lo, hi = -ub[:, k:], ub[:, :k]
-    lo, hi = widen(lo, hi)
+    lo, hi = widen(-ub[:, k:], ub[:, :k])
+    # where the linear relaxations are loose (coarse quantizers that clamp), interval arithmetic can win
+    box = interval_bounds(twin, lower, upper, c1.to(lower), c2.to(lower))
+    lo, hi = torch.maximum(lo, box.lower), torch.minimum(hi, box.upper)
     return SpecBounds(lo, hi, coef[:, :k])

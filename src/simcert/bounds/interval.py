@@ -7,7 +7,7 @@ import torch
 from ..errors import UnsupportedOpError
 from ..network import Network, QuantizeActivation, ReLU
 from ..twin import Twin
-from .common import SpecBounds, widen
+from .common import SpecBounds, quantizer_interval, widen
 
 __all__ = ["interval_bounds", "network_intervals"]
 
@@ -30,7 +30,7 @@ def network_intervals(net: Network, lower: torch.Tensor, upper: torch.Tensor) ->
         elif isinstance(layer, QuantizeActivation):
             # y = clamp(x) + e, |e| <= s/2, and y stays on the representable range
             pre[i] = (c - r, c + r)
-            lo, hi = layer.forward(c - r), layer.forward(c + r)  # fake-quant is monotone non-decreasing
+            lo, hi = quantizer_interval(layer, c - r, c + r)
             c, r = (hi + lo) / 2, (hi - lo) / 2
         else:  # pragma: no cover - guarded by the IR
             raise UnsupportedOpError(f"interval engine: no rule for {layer.kind}")

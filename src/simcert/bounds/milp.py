@@ -285,8 +285,10 @@ def _quantize_rows(
     vl, vu = l / s, u / s
     # round(v) in [ceil(vl - 1/2), floor(vu + 1/2)] for v in [vl, vu] (both rounding modes); the tiny slack
     # covers the rounding of the divisions above.
-    rl = np.ceil(vl - 0.5 - 1e-9 * (1.0 + np.abs(vl)))
-    ru = np.floor(vu + 0.5 + 1e-9 * (1.0 + np.abs(vu)))
+    # A runtime with slack may round v + d for any |d| <= slack_steps (QuantizeActivation): widen both.
+    half = 0.5 + float(getattr(layer, "slack_steps", 0.0))
+    rl = np.ceil(vl - half - 1e-9 * (1.0 + np.abs(vl)))
+    ru = np.floor(vu + half + 1e-9 * (1.0 + np.abs(vu)))
     free = ru > rl
     parts: list[tuple[np.ndarray, sp.csr_matrix]] = []
     t_c = np.where(free, zp, rl + zp)
@@ -300,7 +302,7 @@ def _quantize_rows(
         inv = sp.diags(1.0 / s[free], format="csr")
         row = _pad(inv @ a[free], n) - sp.csr_matrix((np.ones(p), r, np.arange(p + 1)), shape=(p, n))
         cs = c[free] / s[free]
-        model.round_rows.append(model.add_rows(row, -0.5 - cs, 0.5 - cs))
+        model.round_rows.append(model.add_rows(row, -half - cs, half - cs))
         model.defs.append(("round", r, a[free], c[free], s[free], layer.rounding))
         parts.append((np.flatnonzero(free), model.unit_rows(r)))
     t_a = _stack_rows(parts, m, model.ncols)

@@ -1,4 +1,4 @@
-"""Linear relaxations of ReLU and of the ReLU *difference* neuron, as small frozen records.
+"""Linear relaxations of ReLU, of activation quantization and of the *difference* neuron, as frozen records.
 
 Every rule here is a pure function of concrete pre-activation bounds (batched tensors) returning linear
 lower/upper lines. Both the forward symbolic engine and the backward (CROWN-style) engine consume the same
@@ -14,8 +14,14 @@ from dataclasses import dataclass
 
 import torch
 
+from .common import quantizer_interval
+
 __all__ = [
+    "ActivationLines",
     "ReluLines",
+    "quantize_lines",
+    "identity_lines",
+    "twin_lines_difference",
     "DiffLines",
     "relu_lines",
     "diff_relu_lines",
@@ -27,12 +33,22 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ReluLines:
-    """lower_slope * z  <=  relu(z)  <=  upper_slope * z + upper_bias   (for z in [l, u])."""
+class ActivationLines:
+    """lower_slope * z + lower_bias  <=  act(z)  <=  upper_slope * z + upper_bias   (for z in [l, u]).
+
+    `lower_bias` None means 0 (every ReLU lower line passes through the origin).
+    """
 
     lower_slope: torch.Tensor
     upper_slope: torch.Tensor
     upper_bias: torch.Tensor
+    lower_bias: torch.Tensor | None = None
+
+    def lower_bias_or_zero(self) -> torch.Tensor:
+        return torch.zeros_like(self.upper_bias) if self.lower_bias is None else self.lower_bias
+
+
+ReluLines = ActivationLines  # the ReLU rules return the special case lower_bias = 0
 
 
 def default_lower_slope(l: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -124,9 +140,8 @@ def diff_relu_lines(
     """
     f = relu_lines(zl, zu, f_lower_slope)
     g = relu_lines(gl, gu, g_lower_slope)
-    # (A) upper: su' (z + d) + bu' - al z ;  lower: al' (z + d) - su z - bu
-    a_uz, a_ud, a_ub = g.upper_slope - f.lower_slope, g.upper_slope, g.upper_bias
-    a_lz, a_ld, a_lb = g.lower_slope - f.upper_slope, g.lower_slope, -f.upper_bias
+    a = twin_lines_difference(f, g)
+    a_uz, a_ud, a_ub, a_lz, a_ld, a_lb = a.uz, a.ud, a.ub, a.lz, a.ld, a.lb
     # (B) upper: chord of max(0, d);  lower: chord of min(0, d) = -max(0, -d)
     t_u, c_u = _chord_of_max0(dl, du)
     t_l, c_l = _chord_of_max0(-du, -dl)
@@ -149,6 +164,76 @@ def diff_relu_lines(
         ud=tu * a_ud + (1 - tu) * b_ud,
         ub=tu * a_ub + (1 - tu) * b_ub,
     )
+
+
+def twin_lines_difference(f: ActivationLines, g: ActivationLines) -> DiffLines:
+    """Difference of two activations from each one's own lines (family (A) of `diff_relu_lines`):
+
+        act_g(z + d) - act_f(z) <= su' (z + d) + bu' - (sl z + bl) = (su' - sl) z + su' d + (bu' - bl),
+        act_g(z + d) - act_f(z) >= sl' (z + d) + bl' - (su z + bu) = (sl' - su) z + sl' d + (bl' - bu).
+
+    When both sides have slope 1 (identity, or quantization where nothing clamps) z cancels and only the
+    difference d and the two error bands remain.
+    """
+    return DiffLines(
+        lz=g.lower_slope - f.upper_slope,
+        ld=g.lower_slope,
+        lb=g.lower_bias_or_zero() - f.upper_bias,
+        uz=g.upper_slope - f.lower_slope,
+        ud=g.upper_slope,
+        ub=g.upper_bias - f.lower_bias_or_zero(),
+    )
+
+
+def identity_lines(like: torch.Tensor) -> ActivationLines:
+    """y = z, as lines (the side of a twin pair that has no quantizer where the other has one)."""
+    one, zero = torch.ones_like(like), torch.zeros_like(like)
+    return ActivationLines(one, one, zero, zero)
+
+
+def quantize_lines(layer, l: torch.Tensor, u: torch.Tensor) -> ActivationLines:
+    """Relaxation of y = Q(z) = s (clamp(round(z / s) + zp, qmin, qmax) - zp) for z in [l, u] (METHODS.md 4).
+
+    Q = C + e with C(z) = clamp(z, rmin, rmax), rmin = s (qmin - zp), rmax = s (qmax - zp), and
+    |e| <= s / 2 + slack_steps * s (the slack covers runtimes whose integer requantization rounds
+    differently; 0 for an exact fake-quantizer). Three sound candidates, the same slope for both lines:
+
+      unit   slope 1:                        keeps a twin difference exact wherever nothing clamps;
+      chord  slope (C(u) - C(l)) / (u - l):  for ranges crossing a clamp bound;
+      flat   slope 0, y in `quantizer_interval` (Q(l), Q(u) without slack; exact inside one step).
+
+    For a slope a the offsets are the extremes of C(z) - a z on [l, u] (piecewise linear: attained at l, u
+    or a clamp bound inside) widened by the error bound. Per neuron the narrowest band wins; ties go to
+    the unit slope, then the chord.
+    """
+    dt, dev = l.dtype, l.device
+    t = lambda v: torch.as_tensor(v, dtype=dt, device=dev)  # noqa: E731
+    s, rmin, rmax = t(layer.scale), t(layer.real_min), t(layer.real_max)
+    slack = float(getattr(layer, "slack_steps", 0.0))
+    err = s * (0.5 + slack) * (1 + 1e-9)
+
+    def clamp(v: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(torch.maximum(v, rmin), rmax)
+
+    pts = [l, u, torch.minimum(torch.maximum(rmin, l), u), torch.minimum(torch.maximum(rmax, l), u)]
+    width = u - l
+    chord = torch.where(width > 0, (clamp(u) - clamp(l)) / torch.where(width > 0, width, torch.ones_like(width)),
+                        torch.zeros_like(width))
+
+    def offsets(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        vals = torch.stack(torch.broadcast_tensors(*[clamp(p) - a * p for p in pts]))
+        return vals.amax(0) + err, vals.amin(0) - err
+
+    one = torch.ones_like(width)
+    unit_hi, unit_lo = offsets(one)
+    chord_hi, chord_lo = offsets(chord)
+    flat_lo, flat_hi = quantizer_interval(layer, l, u)
+    bands = torch.stack(torch.broadcast_tensors(unit_hi - unit_lo, chord_hi - chord_lo, flat_hi - flat_lo))
+    pick = bands.argmin(0)
+    slope = torch.where(pick == 0, one, torch.where(pick == 1, chord, torch.zeros_like(width)))
+    hi = torch.where(pick == 0, unit_hi, torch.where(pick == 1, chord_hi, flat_hi))
+    lo = torch.where(pick == 0, unit_lo, torch.where(pick == 1, chord_lo, flat_lo))
+    return ActivationLines(slope, slope, hi, lo)
 
 
 # ------------------------------------------------------------------------ forward (equation) rules

@@ -364,6 +364,13 @@ class QuantizeActivation(Layer):
     `scale` and `zero_point` are scalars (per tensor) or arrays broadcastable to the activation shape (per
     channel). `rounding` is "half_even" (ONNX QuantizeLinear, numpy/torch round) or "half_up".
     Sound treatment in the engines: y = clamp(x) + e with |e| <= scale/2 (METHODS.md section 4).
+
+    `slack_steps` (>= 0, default 0) models a runtime whose requantization is not exactly this formula
+    (ONNX Runtime's fused integer kernels compute x / scale as float32(acc) * float32(multiplier); float32
+    accumulation): the runtime output is y = scale * (clamp(round(x / scale + d) + zero_point, qmin, qmax)
+    - zero_point) for SOME |d| <= slack_steps, possibly different per element and per input. Hence
+    |y - clamp(x)| <= scale * (1/2 + slack_steps), y stays on the grid in [real_min, real_max], and y is not
+    a function of x (no monotonicity). `forward` computes the exact formula (d = 0).
     """
 
     scale: np.ndarray
@@ -371,6 +378,7 @@ class QuantizeActivation(Layer):
     bits: int = 8
     signed: bool = True
     rounding: Literal["half_even", "half_up"] = "half_even"
+    slack_steps: float = 0.0
     kind: ClassVar[str] = "quantize_activation"
 
     def __post_init__(self) -> None:
@@ -382,6 +390,9 @@ class QuantizeActivation(Layer):
             raise InputError(f"activation quantization bit width must be in [2, 32], got {self.bits}")
         if self.rounding not in ("half_even", "half_up"):
             raise InputError(f"unknown rounding mode {self.rounding!r}")
+        self.slack_steps = float(self.slack_steps)
+        if not (np.isfinite(self.slack_steps) and self.slack_steps >= 0.0):
+            raise InputError(f"activation quantization slack must be a finite number >= 0, got {self.slack_steps}")
 
     @property
     def qmin(self) -> int:

@@ -252,6 +252,11 @@ class _Reader:
 
     # -------------------------------------------------------------------------------- dispatch
     def _node(self, node: Any) -> None:
+        from . import onnx_qoperator  # quantized ops (QOperator, contrib Q/DQ, slack): see that module
+
+        if onnx_qoperator.claims(self, node):
+            onnx_qoperator.handle(self, node)
+            return
         ins = list(node.input)
         if node.domain not in ("", "ai.onnx"):
             raise self.unsupported(node, f"custom op domain '{node.domain}' is not supported")

@@ -33,7 +33,9 @@ class SearchOptions:
     stagnation: float = 0.7  # a child whose slack is above this fraction of its parent's is "stagnant"
     strong_branching_max_dims: int = 16
     branching_fn: BoundFn | None = None  # cheap engine ranking every split (None: the smear heuristic)
-    branching: str = "auto"  # "auto": verify picks branching_fn; "smear": keep the smear heuristic
+    branching: str = "auto"  # "auto": verify picks branching_fn; "smear": keep the smear heuristic; "widest":
+    # bisect the widest input (for discontinuous twins, e.g. quantized activations, whose linear coefficients
+    # do not show where the jumps are)
     informative_ratio: float = 0.9  # the cheap ranking is used only where its best split cuts slack below this
     max_strong_branching: int = 64  # at most this many stagnant boxes per step get real-engine strong branching
     deadline: float | None = None  # time.perf_counter() value after which the search yields "unresolved"
@@ -169,7 +171,7 @@ def branch_and_bound(
             o_lo, o_hi = b_lo[open_idx], b_hi[open_idx]
             o_blo, o_bhi = bounds.lower[open_idx], bounds.upper[open_idx]
             width = o_hi - o_lo
-            if bounds.input_coeffs is not None:
+            if bounds.input_coeffs is not None and options.branching != "widest":
                 unresolved = ((o_blo < prob.lo) | (o_bhi > prob.hi)).to(dt)  # (B, K)
                 score = (bounds.input_coeffs[open_idx].abs() * unresolved.unsqueeze(-1)).sum(1) * width
                 score = torch.where(width > 0, score + 1e-12 * width, torch.full_like(score, -1.0))
@@ -181,7 +183,7 @@ def branch_and_bound(
             # branching, only for low-dimensional inputs)
             slack = lambda blo, bhi: torch.clamp(prob.lo - blo, min=0) + torch.clamp(bhi - prob.hi, min=0)  # noqa: E731
             stagnant = slack(o_blo, o_bhi).sum(1) > options.stagnation * slack(p_blo[open_idx], p_bhi[open_idx]).sum(1)
-            if int(active.sum()) <= options.strong_branching_max_dims:
+            if int(active.sum()) <= options.strong_branching_max_dims and options.branching != "widest":
                 if options.branching_fn is not None and (~stagnant).any():
                     # rank the splits of the other boxes with a cheap engine
                     cheap = torch.nonzero(~stagnant).flatten()
