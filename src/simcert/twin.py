@@ -100,11 +100,22 @@ class _NotAligned(Exception):
 
 
 def _interleave_quantizers(f: list[Layer], g: list[Layer]) -> tuple[list[Layer], list[Layer]]:
-    """Insert an `Identity` placeholder opposite every quantizer the other network lacks at that point."""
+    """Insert an `Identity` placeholder opposite every quantizer the other network lacks at that point.
+
+    A quantizer whose range starts at 0 computes Q(x) = Q(relu(x)) (its clamp is the ReLU), which is how
+    ONNX Runtime's quantizer drops a Relu before an unsigned activation quantizer; facing a ReLU of the other
+    network, it gets that ReLU back so the two stay aligned.
+    """
+    f, g = list(f), list(g)
     out_f: list[Layer] = []
     out_g: list[Layer] = []
     i = j = 0
     while i < len(f) or j < len(g):
+        if i < len(f) and j < len(g):
+            if isinstance(f[i], ReLU) and _absorbs_relu(g[j]):
+                g.insert(j, ReLU())
+            elif isinstance(g[j], ReLU) and _absorbs_relu(f[i]):
+                f.insert(i, ReLU())
         qf = i < len(f) and isinstance(f[i], QuantizeActivation)
         qg = j < len(g) and isinstance(g[j], QuantizeActivation)
         if qf and qg or not (qf or qg):
@@ -122,6 +133,10 @@ def _interleave_quantizers(f: list[Layer], g: list[Layer]) -> tuple[list[Layer],
             out_g.append(Identity())
             i += 1
     return out_f, out_g
+
+
+def _absorbs_relu(layer: Layer) -> bool:
+    return isinstance(layer, QuantizeActivation) and bool(np.all(layer.real_min == 0))
 
 
 def _align(f: Network, g: Network) -> tuple[list[LayerPair], list[tuple[int, ...]]]:

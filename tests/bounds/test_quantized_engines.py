@@ -140,3 +140,42 @@ def test_verify_on_quantized_twins_agrees_with_milp(seed):
             x = res.counterexample.x
             assert abs(g(x[None])[0, 0] - f(x[None])[0, 0]) > eps
         assert res.verdict == ("holds" if worst <= eps else "violated"), (eps, worst, res.verdict)
+
+
+@pytest.mark.parametrize("fmt,act", [("qdq", "uint8"), ("qoperator", "uint8"), ("qdq", "int8")])
+def test_engines_contain_onnxruntime_outputs(tmp_path, fmt, act):
+    """A twin made by ONNX Runtime's quantizer, executed by ONNX Runtime: on a zero-width box around each
+    input every engine's bound of g contains ORT's output, and on a small box the twin's difference."""
+    ort = pytest.importorskip("onnxruntime")
+    import logging
+
+    from simcert.compress.ort_quant import ort_quantize
+    from simcert.network import load
+
+    logging.disable(logging.WARNING)
+    try:
+        rng = np.random.default_rng(5)
+        f = mlp(rng, [5, 12, 10, 3])
+        path = tmp_path / "g.onnx"
+        ort_quantize(f, path, rng.uniform(-1, 1, size=(200, 5)), fmt=fmt, activation_type=act)
+    finally:
+        logging.disable(logging.NOTSET)
+    g = load(path)
+    twin = Twin(f, g)
+    assert twin.aligned, twin.alignment_note
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    x = rng.uniform(-1, 1, size=(64, 5)).astype(np.float32)
+    y_ort = torch.tensor(sess.run(None, {sess.get_inputs()[0].name: x})[0].astype(np.float64))
+    with torch.no_grad():
+        y_f = f.forward(torch.tensor(x, dtype=torch.float64))
+    pts = torch.tensor(x, dtype=torch.float64)
+    zero, eye = torch.zeros(3, 3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)
+    tol = 1e-6 * (1 + y_ort.abs())  # ORT returns the dequantized output rounded to float32
+    for engine, fn in ENGINES.items():
+        b = fn(twin, pts, pts, zero, eye)
+        assert torch.all(b.lower <= y_ort + tol) and torch.all(y_ort <= b.upper + tol), engine
+        # a box around each point: the bound of g - f contains ORT's g minus f at the centre
+        d = fn(twin, pts - 0.01, pts + 0.01, -eye, eye)
+        assert torch.all(d.lower <= y_ort - y_f + tol) and torch.all(y_ort - y_f <= d.upper + tol), engine

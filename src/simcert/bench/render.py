@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..paths import benchmarks_dir
+from . import cnn, kpixel
 
 __all__ = ["render_benchmarks"]
 
@@ -211,6 +212,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
     lines += ["## MNIST 3x100, float16 twin, global perturbation +-P/255", "",
               "`simcert bench mnist-global --out docs/bench-data/mnist_global.csv`", ""]
     lines += _mnist_section(_read(d / "mnist_global.csv"))
+    lines += kpixel.render_section(_read(d / "mnist_kpixel.csv"))
     lines += ["## HAR 561-500-6, float16 twin, box +-0.1, eps 0.25", "",
               "`simcert bench har --out docs/bench-data/har.csv` (single pass, all 6 outputs).", ""]
     lines += _har_section(_read(d / "har.csv"))
@@ -220,6 +222,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
     lines += ["## A distilled student of a different architecture (nnequiv MNIST 8x8, 64-100-80-60-40-20-10 vs 64-40-40-10)", "",
               "`simcert bench student --out docs/bench-data/student.csv`: L-inf balls of radius 0.01 around 5 random points.", ""]
     lines += _table(_read(d / "student.csv"), ["pair", "property", "method", "result", "time_s", "boxes", "bound_lower", "bound_upper"])
+    lines += cnn.render_section(_read(d / "cnn.csv"))
     for extra in sorted(d.glob("*.md")):
         lines += [extra.read_text().rstrip(), ""]
     out = Path(out)

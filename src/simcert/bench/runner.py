@@ -11,7 +11,7 @@ from ..errors import InputError
 
 __all__ = ["run_suite", "SUITE_NAMES"]
 
-SUITE_NAMES = ("acas", "acas-root", "mnist-global", "har", "verydiff", "student", "render")
+SUITE_NAMES = ("acas", "acas-root", "mnist-global", "mnist-kpixel", "har", "verydiff", "student", "cnn", "render")
 
 
 def _write_rows(rows, out: Path, on_row: Callable[[dict], None] | None) -> int:
@@ -79,7 +79,7 @@ def run_suite(
 
         if methods:
             kw["methods"] = methods
-        if timeout is not None and suite in ("verydiff", "student"):
+        if timeout is not None and suite in ("verydiff", "student", "cnn"):
             kw["timeout"] = timeout
         rows = SUITES[suite](**kw)
     if limit is not None:

@@ -19,6 +19,8 @@ from ..paths import benchmarks_dir
 from ..spec import Box, DeltaTop1, EpsEquivalence, Top1, read_vnnlib
 from ..twin import Twin
 from ..verify import verify
+from .cnn import cnn_suite
+from .kpixel import mnist_kpixel
 
 __all__ = ["mnist_global", "har_box", "verydiff_pairs", "student_pair", "SUITES"]
 
@@ -129,4 +131,6 @@ SUITES = {
     "har": har_box,
     "verydiff": verydiff_pairs,
     "student": student_pair,
+    "mnist-kpixel": mnist_kpixel,
+    "cnn": cnn_suite,
 }
