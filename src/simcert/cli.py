@@ -402,11 +402,12 @@ def _verify_body(
 @click.argument("ref", metavar="REF")
 @click.argument("twin", metavar="TWIN")
 @region_options
-@click.option("--eps", type=float, metavar="E", required=True, help="Deviation bound |g_k(x) - f_k(x)| <= E.")
+@click.option("--eps", type=float, metavar="E", help="Deviation bound |g_k(x) - f_k(x)| <= E.")
+@click.option("--top1", is_flag=True, help="Certify the top-1 disagreement rate (argmax g != argmax f) instead.")
 @click.option(
     "--confidence", type=float, default=0.999, show_default=True, metavar="C", help="Confidence level 1 - alpha."
 )
-@click.option("--rate", type=float, metavar="P", help="Target upper bound on the violation rate.")
+@click.option("--rate", type=float, metavar="P", help="Target upper bound on the violation (or disagreement) rate.")
 @click.option("--samples", type=int, metavar="N", help="Number of samples (exclusive with --budget).")
 @click.option("--budget", type=float, metavar="S", help="Time budget in seconds (exclusive with --samples).")
 @click.option(
@@ -422,8 +423,8 @@ def _verify_body(
 @_threads_option
 @click.pass_context
 def certify(ctx: click.Context, **kw: Any) -> int:
-    """Issue a probabilistic certificate that |g - f| <= E on a region (violation rate bounded with the
-    given confidence).
+    """Issue a probabilistic certificate that |g - f| <= E (or, with --top1, argmax g = argmax f) on a
+    region: the violation rate bounded with the given confidence.
 
     REGION is one of --vnnlib FILE | --lower CSV --upper CSV | --center CSV --radius R [--clip LO,HI] |
     --acas-prop N.
@@ -437,7 +438,8 @@ def _certify_body(
     rc: RegionChoice,
     ref: str,
     twin: str,
-    eps: float,
+    eps: float | None,
+    top1: bool,
     confidence: float,
     rate: float | None,
     samples: int | None,
@@ -455,28 +457,45 @@ def _certify_body(
     except ImportError:
         raise InputError("simcert certify is not available yet") from None
     from .certificate import build_certificate, check_writable, write_json_atomic
-    from .spec import EpsEquivalence
+    from .spec import EpsEquivalence, Top1
 
     _set_threads(threads)
     if samples is not None and budget is not None:
         raise InputError("give at most one of --samples N and --budget S")
+    if (eps is None) == (not top1):
+        raise InputError("give exactly one property: --eps E or --top1")
+    if top1 and outputs:
+        raise InputError("--output applies to --eps only")
     if json_path is not None:
         check_writable(json_path)
-    EpsEquivalence(eps)  # eps > 0 and finite, checked before loading
+    if eps is not None:
+        EpsEquivalence(eps)  # eps > 0 and finite, checked before loading
     f, g = _load_model(ref), _load_model(twin)
     _check_twins(f, g, ref, twin)
     box, source, default_outputs = resolve_region(rc, f, g)
-    outs = list(outputs) if outputs else (list(default_outputs) if default_outputs else None)
-    prop = EpsEquivalence(eps, outputs=outs)
-    prop.indices(f.output_size)
-    res = run_certify(
-        f, g, box, eps, confidence=confidence, rate=rate, samples=samples, budget=budget,
-        distribution=distribution, method=method, outputs=outs, seed=seed, progress=None,
-    )
+    outs: list[int] | None = None
+    prop: Any = Top1()
+    if eps is not None:
+        outs = list(outputs) if outputs else (list(default_outputs) if default_outputs else None)
+        prop = EpsEquivalence(eps, outputs=outs)
+        prop.indices(f.output_size)
+    view = None
+    if not quiet and sys.stderr.isatty():
+        from .report.terminal import CertifyProgressView
+
+        view = CertifyProgressView(_stderr_console())
+    kwargs: dict[str, Any] = dict(top1=top1, confidence=confidence, rate=rate, samples=samples, budget=budget,
+                                  distribution=distribution, method=method, outputs=outs, seed=seed, progress=view)
+    if view is not None:
+        with view:
+            res = run_certify(f, g, box, eps, **kwargs)
+    else:
+        res = run_certify(f, g, box, eps, **kwargs)
     d = res.to_dict()
     if json_path is not None:
         cert = build_certificate(
-            "certify", [(ref, f), (twin, g)], box, prop.to_json(), d, extra={"argv": _argv(ctx), "region_source": source}
+            "certify", [(ref, f), (twin, g)], box, d["property"] if top1 else prop.to_json(), d,
+            extra={"argv": _argv(ctx), "region_source": source},
         )
         write_json_atomic(json_path, cert)
     _emit_result(d, json_path, quiet, title=f"simcert certify {Path(ref).name} vs {Path(twin).name}")
@@ -579,7 +598,15 @@ def _rsm_body(**kw: Any) -> int:
 @click.option("--per-channel", is_flag=True, help="One integer scale per output channel/neuron.")
 @click.option("--asymmetric", is_flag=True, help="Asymmetric integer quantization (with a zero point).")
 @click.option("--activations", type=int, metavar="BITS", help="Quantize activations after every ReLU to BITS bits.")
-@click.option("--calibration", metavar="CSV", help="Calibration inputs for --activations (one input per line).")
+@click.option("--calibration", metavar="CSV", help="Calibration inputs for --activations (one input per line); "
+              "default: 1,000 uniform samples of the model's input domain when it records one (.nnet, ACAS Xu).")
+@click.option(
+    "--quantizer", type=click.Choice(["simcert", "onnxruntime"]), default="simcert", show_default=True,
+    help="Who quantizes for --activations: simcert's calibrated fake-quantizers, or ONNX Runtime's "
+    "quantize_static (weights --to int8/int4, .onnx output).",
+)
+@click.option("--qformat", type=click.Choice(["qdq", "qoperator"]), default="qdq", show_default=True,
+              help="ONNX form written by --quantizer onnxruntime.")
 @click.option("--prune", type=float, metavar="FRACTION", help="Fraction of weights (or neurons) to prune, in [0, 1).")
 @click.option("--structured", is_flag=True, help="Remove whole neurons/channels (smallest L1 norm) instead.")
 @click.option(
@@ -594,6 +621,39 @@ def compress(**kw: Any) -> int:
     --activations, which the QuantizeLinear form requires).
     """
     return _compress_body(**kw)
+
+
+def _domain_samples(net: Any, model: str, n: int = 1000) -> np.ndarray:
+    """Calibration inputs drawn uniformly (seed 0) from the model's recorded input domain."""
+    if net.input_domain is None:
+        raise InputError(f"{model}: no input domain recorded; give calibration inputs with --calibration CSV")
+    lo, hi = (np.asarray(a, dtype=np.float64).reshape(-1) for a in net.input_domain)
+    return np.random.default_rng(0).uniform(lo, hi, size=(n, lo.size))
+
+
+def _ort_compress(model: str, net: Any, target: str | None, per_channel: bool, asymmetric: bool,
+                  activations: int, calib: np.ndarray, qformat: str, out: str) -> int:
+    """`--quantizer onnxruntime`: ONNX Runtime's quantize_static writes the fully quantized twin."""
+    from .compress.ort_quant import ort_quantize
+    from .network import load
+    from .report.terminal import compress_summary_line
+
+    if target not in ("int8", "int4"):
+        raise InputError("--quantizer onnxruntime quantizes weights to --to int8 or --to int4")
+    if asymmetric:
+        raise InputError("--quantizer onnxruntime quantizes weights symmetrically; drop --asymmetric")
+    import logging
+
+    logging.disable(logging.WARNING)  # ONNX Runtime's quantizer advises pre-processing on the root logger
+    try:
+        ort_quantize(net, out, calib, weight_bits=int(target[3:]), activation_bits=activations,
+                     per_channel=per_channel, fmt=qformat)
+    finally:
+        logging.disable(logging.NOTSET)
+    twin = load(out)
+    what = f"onnxruntime {qformat} {target}{' per-channel' if per_channel else ''} {activations}-bit-activation"
+    click.echo(compress_summary_line(model, out, what, net.summary(), twin.summary()))
+    return 0
 
 
 def _read_calibration(path: str, n_inputs: int) -> np.ndarray:
@@ -612,6 +672,8 @@ def _compress_body(
     asymmetric: bool,
     activations: int | None,
     calibration: str | None,
+    quantizer: str,
+    qformat: str,
     prune: float | None,
     structured: bool,
     prune_scope: str,
@@ -628,8 +690,14 @@ def _compress_body(
     check_writable(out)
     if calibration is not None and activations is None:
         raise InputError("--calibration needs --activations BITS")
+    if quantizer == "onnxruntime" and (activations is None or suffix != ".onnx" or prune is not None):
+        raise InputError("--quantizer onnxruntime needs --activations BITS, an .onnx output and no pruning")
     net = _load_model(model)
     calib = _read_calibration(calibration, net.input_size) if calibration is not None else None
+    if calib is None and activations is not None:
+        calib = _domain_samples(net, model)
+    if quantizer == "onnxruntime":
+        return _ort_compress(model, net, target, per_channel, asymmetric, activations, calib, qformat, out)
     twin = run_compress(
         net, to=target, per_channel=per_channel, symmetric=not asymmetric, activations=activations,
         calibration=calib, prune=prune, structured=structured, prune_scope=prune_scope,  # type: ignore[arg-type]
@@ -726,8 +794,8 @@ def _report_body(cert: str, html: str | None) -> int:
 def bench(**kw: Any) -> int:
     """Run a benchmark suite and write CSV results.
 
-    SUITE is one of acas, acas-root, mnist-global, har, verydiff, student, or render (regenerate
-    docs/benchmarks.md from the CSVs in --out, default docs/bench-data).
+    SUITE is one of acas, acas-root, mnist-global, mnist-kpixel, har, verydiff, student, cnn, quantized,
+    or render (regenerate docs/benchmarks.md from the CSVs in --out, default docs/bench-data).
     """
     return _bench_body(**kw)
 

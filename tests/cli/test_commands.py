@@ -85,3 +85,35 @@ def test_progress_view_renders() -> None:
         progress._progress.refresh()
     text = buf.getvalue()
     assert "open boxes 17" in text and "g_1 - f_1 in [-0.5, 0.25]" in text and "40%" in text
+
+
+def test_compress_with_onnxruntime_then_verify(run, pair, tmp_path: Path) -> None:
+    """`--quantizer onnxruntime` writes a QDQ twin that ONNX Runtime runs; simcert verifies it (diff engine,
+    quantizers aligned) and its verdict agrees with sampling; bad combinations exit 2 without a file."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "cal.csv").write_text("\n".join(",".join(map(str, row)) for row in rng.uniform(-1, 1, (200, 4))))
+    out = tmp_path / "q.onnx"
+    r = run("compress", pair.ref, "--to", "int8", "--activations", 8, "--calibration", tmp_path / "cal.csv",
+            "--quantizer", "onnxruntime", "-o", out)
+    assert r.code == 0, r.err
+    assert "onnxruntime qdq int8" in r.out
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = rng.uniform(-0.1, 0.1, (2000, 4))
+    y_ort = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0]
+    seen = float(np.abs(y_ort - load(pair.ref)(x)).max())
+    (tmp_path / "lo.csv").write_text(",".join(["-0.1"] * 4))
+    (tmp_path / "hi.csv").write_text(",".join(["0.1"] * 4))
+    r = run("verify", pair.ref, out, "--lower", tmp_path / "lo.csv", "--upper", tmp_path / "hi.csv",
+            "--eps", 0.5 * seen, "--timeout", 20)
+    assert r.code == 1, r.out  # violated: sampling already shows a larger difference
+    r = run("verify", pair.ref, out, "--lower", tmp_path / "lo.csv", "--upper", tmp_path / "hi.csv",
+            "--eps", max(4 * seen, 0.05), "--timeout", 60)
+    assert r.code in (0, 3), r.out
+    assert "method: diff" in r.out
+    for bad in (["--to", "int8", "--quantizer", "onnxruntime"],  # no --activations
+                ["--to", "float16", "--activations", 8, "--quantizer", "onnxruntime"]):
+        r = run("compress", pair.ref, *bad, "--calibration", tmp_path / "cal.csv", "-o", tmp_path / "bad.onnx")
+        assert r.code == 2 and ("onnxruntime" in r.err or "--activations" in r.err), r.err
+        assert not (tmp_path / "bad.onnx").exists()

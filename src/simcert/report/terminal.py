@@ -24,6 +24,7 @@ __all__ = [
     "render_demo_summary",
     "compress_summary_line",
     "SearchProgress",
+    "CertifyProgressView",
 ]
 
 VERDICT_STYLES = {"holds": "bold green", "violated": "bold red", "unknown": "bold yellow"}
@@ -281,3 +282,72 @@ class SearchProgress:
             frontier=str(getattr(state, "frontier", "?")),
             bounds=bounds,
         )
+
+
+class CertifyProgressView:
+    """A live progress view of `simcert certify` on stderr, in the style of `SearchProgress`: while proving,
+    the bar is the proven fraction; while sampling, the samples drawn towards the next look (or the time
+    budget). Also shown: strata, samples and violations, and the current rate bound (the last look's, else
+    the proofs' own `refuted + open mass`). Use as a context manager; pass the instance as `progress=`."""
+
+    def __init__(self, console: Console, refresh_s: float = 0.1) -> None:
+        self.console = console
+        self.refresh_s = refresh_s
+        self._last = 0.0
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("proving", total=1.0, status="")
+
+    def __enter__(self) -> "CertifyProgressView":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.stop()
+
+    @staticmethod
+    def status(state: Any) -> str:
+        """The status text of one `CertifyProgress` report.
+
+        >>> from types import SimpleNamespace as S
+        >>> CertifyProgressView.status(S(phase="sampling", proven_fraction=0.9, strata=12, samples=4096,
+        ...     violations=2, violation_rate_upper=None, proof_rate_upper=0.1, target_samples=8192))
+        'proven 0.9 | strata 12 | samples 4,096/8,192 | violations 2 | rate <= 0.1 (proofs)'
+        """
+        parts = [f"proven {fmt_num(state.proven_fraction, 4)}", f"strata {state.strata:,}"]
+        if state.phase != "partition":
+            target = getattr(state, "target_samples", None)
+            parts.append(f"samples {state.samples:,}" + (f"/{target:,}" if target else ""))
+            parts.append(f"violations {state.violations:,}")
+        if state.violation_rate_upper is not None:
+            parts.append(f"rate <= {fmt_num(state.violation_rate_upper, 3)}")
+        else:
+            parts.append(f"rate <= {fmt_num(getattr(state, 'proof_rate_upper', 1.0), 3)} (proofs)")
+        return " | ".join(parts)
+
+    def __call__(self, state: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < self.refresh_s and state.phase != "done":
+            return
+        self._last = now
+        budget = getattr(state, "budget", None)
+        target = getattr(state, "target_samples", None)
+        if state.phase == "partition":
+            desc, total, done = "proving", 1.0, float(state.proven_fraction)
+        elif budget:
+            desc, total, done = "sampling", float(budget), min(float(state.elapsed), float(budget))
+        elif target:
+            desc, total, done = "sampling", float(target), float(min(state.samples, target))
+        else:
+            desc, total, done = "sampling", 1.0, 1.0 if state.phase == "done" else 0.0
+        if state.phase == "done":
+            desc = "done"
+        self._progress.update(self._task, description=desc, total=total, completed=done, status=self.status(state))

@@ -3,7 +3,8 @@
 See METHODS.md section 5. `bounds` holds one-sided confidence bounds (Clopper-Pearson, Hoeffding, Bernstein,
 empirical Bernstein, quantiles, stratified combinations), `sequential` the checkpoint schedule that keeps
 them valid under early stopping, and `samplers` the seeded input distributions on a region. `certify` (module
-`certify`, with `strata`, `weighted`, `evaluate`, `accumulate`) issues the probabilistic certificates of a twin.
+`certify`, with `strata`, `criteria`, `weighted`, `evaluate`, `accumulate`) issues the probabilistic certificates
+of a twin, for eps-equivalence or top-1 agreement.
 """
 
 from __future__ import annotations

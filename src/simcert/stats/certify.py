@@ -4,7 +4,8 @@ Claim certified, with confidence `1 - delta` (`delta = 1 - confidence`), for `x 
 `D(x) = max_k |g_k(x) - f_k(x)|` over the checked outputs:
 
 - violation rate   `Pr[D(x) > eps] <= violation_rate_upper` (also per output, and top-1 disagreement in the
-  plain modes);
+  plain modes); with `top1=True` the violation is a top-1 disagreement `argmax g(x) != argmax f(x)` instead
+  (no eps), in every mode;
 - deviation quantile: `Pr[D(x) > deviation_quantile_upper] <= quantile_p`;
 - expected deviation: `E D(x) <= expected_deviation_upper`.
 
@@ -19,7 +20,8 @@ deterministic engine proves for the whole region; the quantile bound is the orde
 within `proof_share` of the budget): proven strata contribute no violation mass, refuted strata (every point
 violates) contribute their whole mass, and only the open strata are sampled. With mass `W_V` refuted and
 `W_U` open, the rate is `W_V + W_U p_U`, where `p_U` is the violation rate of the distribution conditioned on
-the open strata. Allocation:
+the open strata. With `top1=True` the strata are proven or refuted for top-1 agreement with f's class at
+the region's centre (`criteria.Top1Criterion`) and the samples count top-1 disagreements. Allocation:
 
 - "proportional" (default): each draw picks open stratum k with probability `w_k / W_U`, then a point in it:
   the draws are i.i.d. from the conditioned distribution, so `rate <= W_V + W_U * CP(K, N, delta)` (one
@@ -58,6 +60,7 @@ from ..verify import as_box, as_network, choose_method, engine
 from .accumulate import Example, SampleAccumulator
 from .bounds import samples_needed_clopper_pearson
 from .combine import Look, Plan, rate_bound
+from .criteria import Criterion, EpsCriterion, Top1Criterion, deviation_rows
 from .evaluate import TwinEvaluator
 from .samplers import Sampler, parse_distribution
 from .sequential import CheckpointSchedule, Spending
@@ -142,7 +145,13 @@ class CertifyOptions:
 
 @dataclass(frozen=True)
 class CertifyProgress:
-    """What `certify` reports to its `progress` callback (phase "partition", "sampling" or "done")."""
+    """What `certify` reports to its `progress` callback (phase "partition", "sampling" or "done").
+
+    violation_rate_upper: the bound of the last look at the samples (None before the first look);
+    proof_rate_upper: `W_V + W_U`, the rate bound of the proofs alone (refuted plus open mass; certain);
+    target_samples: samples planned up to the next look (the total for a fixed sample count);
+    budget: the time budget in seconds, if any. Sampling reports come once per batch and at every look.
+    """
 
     phase: str
     elapsed: float
@@ -152,6 +161,9 @@ class CertifyProgress:
     samples: int
     violations: int
     violation_rate_upper: float | None
+    proof_rate_upper: float = 1.0
+    target_samples: int | None = None
+    budget: float | None = None
 
 
 @dataclass
@@ -165,7 +177,7 @@ class CertificationResult:
 
     verdict: str
     method: str
-    eps: float
+    eps: float | None
     outputs: list[int]
     confidence: float
     rate: float | None
@@ -195,6 +207,8 @@ class CertificationResult:
     time: dict[str, float]
     stats: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    top1: bool = False
+    top1_label: int | None = None
 
     @property
     def holds(self) -> bool:
@@ -204,7 +218,8 @@ class CertificationResult:
         """JSON-ready certificate fields (DESIGN.md 'Certificate JSON', certify part)."""
         return {
             "verdict": self.verdict,
-            "property": {"type": "eps-equivalence", "eps": self.eps, "outputs": self.outputs},
+            "property": ({"type": "top1", "class_at_center": self.top1_label} if self.top1 else
+                         {"type": "eps-equivalence", "eps": self.eps, "outputs": self.outputs}),
             "method": {
                 "name": self.method,
                 "bound_used": self.bound_used,
@@ -292,8 +307,9 @@ def certify(
     f: Any,
     g: Any,
     region: Any,
-    eps: float,
+    eps: float | None = None,
     *,
+    top1: bool = False,
     confidence: float = 0.999,
     rate: float | None = None,
     samples: int | None = None,
@@ -314,6 +330,8 @@ def certify(
     "violated" when a lower confidence bound exceeds it (with a violating input confirmed in float64 on both
     models), "unknown" otherwise; without `rate` the verdict is "holds" once a certificate is issued.
     `quantile` is the exceedance probability p of the deviation quantile (default: `rate`, else 1e-3).
+    `top1=True` (instead of eps) certifies the top-1 disagreement rate `Pr[argmax g(x) != argmax f(x)]`;
+    the deviation quantile and mean are then over all outputs.
     See the module docstring for the bounds and their guarantees.
 
     >>> import numpy as np
@@ -326,21 +344,36 @@ def certify(
     """
     t0 = time.perf_counter()
     _check_args(confidence, rate, samples, budget, method, quantile, batch_size, seed)
+    if bool(top1) == (eps is not None):
+        raise InputError("give exactly one property: eps (eps-equivalence) or top1=True (top-1 agreement)")
+    if top1 and outputs is not None:
+        raise InputError("outputs apply to eps-equivalence only")
     f_net, g_net = as_network(f), as_network(g)
     twin = Twin(f_net, g_net)
     box = as_box(region, f_net)
-    prop = EpsEquivalence(eps, outputs)
     m_out = twin.output_size
-    indices = list(prop.indices(m_out))
+    label: int | None = None
+    criterion: Criterion
+    if top1:
+        indices = list(range(m_out))
+        label = int(np.argmax(f_net(box.center[None])[0]))
+        criterion = Top1Criterion(label, m_out, len(indices))
+        eps_value: float | None = None
+    else:
+        prop = EpsEquivalence(eps, outputs)
+        indices = list(prop.indices(m_out))
+        criterion = EpsCriterion(prop.eps)
+        eps_value = prop.eps
+    k_dev = len(indices)
     sampler: Sampler = parse_distribution(distribution, box)
     delta = 1.0 - float(confidence)
     p_q = float(quantile if quantile is not None else (rate if rate is not None else DEFAULT_QUANTILE))
     notes: list[str] = []
     engine_name = choose_method(twin, options.engine)
-    c1, c2 = (torch.from_numpy(a) for a in prop.specs(m_out))
+    c1, c2 = (torch.from_numpy(a) for a in criterion.rows(*deviation_rows(indices, m_out)))
     probe: dict[str, Any] | None = None
     if method == "simcert" and options.engine == "auto" and engine_name == "diff" and box.dim <= PROBE_MAX_DIM:
-        engine_name, probe = probe_engines(twin, c1, c2, box.lower, box.upper,
+        engine_name, probe = probe_engines(twin, c1[:k_dev], c2[:k_dev], box.lower, box.upper,
                                            {"diff": engine("diff"), "crown": engine("crown")})
     bound_fn = engine(engine_name)
     if samples is None and budget is None:
@@ -351,12 +384,15 @@ def certify(
         notes.append("allocation applies to the simcert method only")
         allocation = "proportional"
 
-    def report(phase: str, part: Partition, acc: SampleAccumulator | None, look: Look | None) -> None:
+    def report(phase: str, part: Partition, acc: SampleAccumulator | None, look: Look | None,
+               target: int | None = None) -> None:
         if progress is not None:
             progress(CertifyProgress(
                 phase, time.perf_counter() - t0, part.proven_total, part.refuted_total, part.n_strata,
                 0 if acc is None else acc.total, 0 if acc is None else acc.violations,
                 None if look is None else look.rate_upper,
+                proof_rate_upper=min(1.0, part.refuted_total + part.open_total),
+                target_samples=target, budget=None if budget is None else float(budget),
             ))
 
     # ---- deterministic part
@@ -364,7 +400,7 @@ def certify(
         proof_limit = options.proof_share * float(budget) if budget is not None else options.proof_time
         proof_limit = max(0.0, proof_limit - (time.perf_counter() - t0))
         part = partition_region(
-            twin, c1, c2, prop.eps, box.lower, box.upper, sampler, bound_fn,
+            twin, c1, c2, criterion, box.lower, box.upper, sampler, bound_fn,
             time_limit=proof_limit, max_strata=options.max_strata, max_boxes=options.proof_max_boxes,
             decide_rate=rate, split_batch=options.split_batch,
             prove=options.prove, engine_name=engine_name,
@@ -373,10 +409,10 @@ def certify(
         if not options.prove:
             notes.append("deterministic proofs disabled: plain stratified sampling")
     else:
-        part = partition_region(twin, c1, c2, prop.eps, box.lower, box.upper, sampler, bound_fn,
+        part = partition_region(twin, c1, c2, criterion, box.lower, box.upper, sampler, bound_fn,
                                 time_limit=0.0, prove=False, engine_name=engine_name)
     t_proof = time.perf_counter() - t0
-    plan = Plan(part, method, allocation, p_q)
+    plan = Plan(part, method, allocation, p_q, target="top1" if top1 else "eps")
     first = options.first_checkpoint
     if budget is not None and rate is not None and allocation == "proportional" and method in (
         "simcert", "clopper-pearson"
@@ -393,8 +429,9 @@ def certify(
     # ---- sampling
     seq = np.random.SeedSequence(int(seed))
     rng_samples, rng_compare = (np.random.Generator(np.random.PCG64(s)) for s in seq.spawn(2))
-    evaluator = TwinEvaluator(f_net, g_net, tuple(indices), prop.eps, options.sample_dtype,
-                              options.recheck_tol, options.tie_tol, check_top1=method != "simcert", twin=twin)
+    evaluator = TwinEvaluator(f_net, g_net, tuple(indices), math.inf if eps_value is None else eps_value,
+                              options.sample_dtype, options.recheck_tol, options.tie_tol,
+                              check_top1=method != "simcert", twin=twin, violation="top1" if top1 else "eps")
     acc = SampleAccumulator(max(part.n_open, 1), len(indices))
     schedule = (CheckpointSchedule(delta, first, options.growth, options.spending)
                 if budget is not None else None)
@@ -425,6 +462,8 @@ def certify(
                 if res.violated.any() and len(acc.examples) < options.max_examples:
                     _keep_examples(acc, evaluator, x[res.violated], options.max_examples)
                 pos += b
+                if progress is not None and pos < target:
+                    report("sampling", part, acc, look if checkpoint is not None else None, target)
                 if budget is not None and time.perf_counter() - t0 >= budget:
                     out_of_time = pos < target
                     break
@@ -436,7 +475,7 @@ def certify(
             d_j = delta if schedule is None else schedule.delta_at(j)
             look = plan.look(acc, d_j, indices)
             checkpoint = target
-            report("sampling", part, acc, look)
+            report("sampling", part, acc, look, target)
             if schedule is None or decided(look) or (budget is not None and time.perf_counter() - t0 >= budget):
                 break
             j += 1
@@ -461,13 +500,14 @@ def certify(
 
     comparison = _comparison(plan, acc, look, rng_compare, rate, notes)
     if method == "simcert" and plan.w_u > 0 and look.top1 is None:
-        notes.append("top-1 disagreement is not bounded in simcert mode (the proofs are for eps-equivalence)")
+        notes.append("top-1 disagreement is not bounded in simcert mode with eps (the proofs are for "
+                     "eps-equivalence); certify it with top1=True")
     elapsed = time.perf_counter() - t0
     report("done", part, acc, look)
     return CertificationResult(
         verdict=verdict,
         method=method,
-        eps=prop.eps,
+        eps=eps_value,
         outputs=indices,
         confidence=float(confidence),
         rate=None if rate is None else float(rate),
@@ -486,7 +526,7 @@ def certify(
         strata=part.n_strata,
         sampled_strata=part.n_open,
         deviation_range=(part.root_dev[0], part.root_dev[1]),
-        output_bounds=[(float(a), float(b)) for a, b in zip(part.row_lower, part.row_upper)],
+        output_bounds=[(float(a), float(b)) for a, b in zip(part.row_lower[:k_dev], part.row_upper[:k_dev])],
         bound_used=plan.bound_names(),
         distribution=sampler.to_json() | {"spec": distribution},
         seed=int(seed),
@@ -508,7 +548,9 @@ def certify(
             "partition_steps": part.steps,
             "partition_stop": part.stop_reason,
             "open_fraction": plan.w_u,
-            "deviation_upper_refined": float(np.max(np.maximum(np.abs(part.row_lower), np.abs(part.row_upper)))),
+            "deviation_upper_refined": float(np.max(np.maximum(np.abs(part.row_lower[:k_dev]),
+                                                               np.abs(part.row_upper[:k_dev])))),
+            "top1_label": label,
             "samples_needed_if_clean": _samples_needed(plan, rate, delta),
             "open_deviation_range": None if part.n_open == 0 else [
                 float(part.open_dev_lower.min()), float(part.open_dev_upper.max())],
@@ -518,6 +560,8 @@ def certify(
                 "first": first, "growth": options.growth, "spending": options.spending},
         },
         notes=notes,
+        top1=bool(top1),
+        top1_label=label,
     )
 
 

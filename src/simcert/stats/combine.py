@@ -14,6 +14,10 @@ certificate (`Look`). The rules and why they hold are in the docstring of `stats
 
 "det" is the proven and refuted leaves' deterministic deviation bounds weighted by their masses; p_det is
 `min(p/2, their mass)`, fixed before sampling.
+
+With `target="top1"` the "violation" is a top-1 disagreement (the partition proved and refuted top-1
+agreement, the evaluator counted disagreements): the same rate rules give the top-1 disagreement rate, which
+is also reported as `Look.top1`; per-output eps rates do not apply (empty).
 """
 
 from __future__ import annotations
@@ -71,8 +75,9 @@ def rate_bound(method: str, k: float, n: int, delta: float) -> float:
 class Plan:
     """Which strata are sampled, how, and how the samples turn into bounds."""
 
-    def __init__(self, part: Partition, method: str, allocation: str, quantile_p: float) -> None:
+    def __init__(self, part: Partition, method: str, allocation: str, quantile_p: float, target: str = "eps") -> None:
         self.part = part
+        self.target = target
         self.method = method
         self.allocation = allocation
         self.p = quantile_p
@@ -115,6 +120,9 @@ class Plan:
     def look(self, acc: SampleAccumulator, delta: float, indices: list[int]) -> Look:
         """All bounds from the samples so far, each at error share `delta`."""
         lk = self._look(acc, delta, indices)
+        if self.target == "top1":
+            lk.per_output = {}
+            lk.top1 = lk.rate_upper
         lk.violations = acc.violations
         lk.per_stratum = acc.n.tolist() if self.part.n_open > 0 else []
         return lk
@@ -129,7 +137,7 @@ class Plan:
         if n == 0:
             upper_q = float(max(part.open_dev_upper.max(), self.det_quantile(self.p)))
             mean = self.det_mean() + float(self.mass @ part.open_dev_upper)
-            return Look(0, delta, self.w_v + self.w_u, self.w_v,
+            return Look(0, delta, min(1.0, self.w_v + self.w_u), self.w_v,
                          {k: det_out[k] + self.w_u for k in indices}, None if self.method == "simcert" else 1.0,
                          upper_q, mean)
         if self.method != "simcert":
@@ -198,6 +206,12 @@ class Plan:
         return Look(acc.total, delta, min(rate_u, 1.0), rate_l, per_out, None, max(t_det, t_u), mean)
 
     def bound_names(self) -> dict[str, str]:
+        names = self._bound_names()
+        if self.target == "top1":
+            names["rate"] = "top-1 disagreement: " + names["rate"]
+        return names
+
+    def _bound_names(self) -> dict[str, str]:
         if self.method == "simcert":
             if self.allocation == "neyman":
                 return {

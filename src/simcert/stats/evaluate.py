@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..network import Dense, Identity, Network, ReLU
 from ..twin import Twin
 
@@ -27,7 +28,8 @@ class SampleBatch:
     deviation:  (B,) `D(x) = max_k |g_k(x) - f_k(x)|` over the checked outputs (float64; float32-accurate
                 except where rechecked in float64).
     per_output: (B, K) `|g_k - f_k| > eps` for each checked output k.
-    violated:   (B,) `D(x) > eps` (decided in float64 near the threshold).
+    violated:   (B,) `D(x) > eps` (decided in float64 near the threshold); with `violation="top1"`, the
+                top-1 disagreement instead.
     top1:       (B,) `argmax f(x) != argmax g(x)` over all outputs (decided in float64 near ties; all False
                 when the evaluator does not check top-1).
     rechecked:  number of samples recomputed in float64.
@@ -88,7 +90,8 @@ def _top2_margin(y: torch.Tensor) -> torch.Tensor:
 
 
 class TwinEvaluator:
-    """Evaluates `f` and `g` on batches of inputs and reports eps-violations on the outputs `indices`.
+    """Evaluates `f` and `g` on batches of inputs and reports eps-violations on the outputs `indices`
+    (`violation="eps"`) or top-1 disagreements (`violation="top1"`: eps is ignored and top-1 always checked).
 
     `dtype` is the fast-path precision (float32 by default, float64 disables the recheck). The recheck
     band is `|d_k - eps| <= recheck_tol * (1 + |f_k| + |g_k|)` for eps-violations and
@@ -108,7 +111,13 @@ class TwinEvaluator:
         check_top1: bool = True,
         device: str = "cpu",
         twin: Twin | None = None,
+        violation: str = "eps",
     ) -> None:
+        if violation not in ("eps", "top1"):
+            raise InputError(f"violation must be 'eps' or 'top1', got {violation!r}")
+        self.violation = violation
+        if violation == "top1":
+            eps, check_top1 = float("inf"), True         # no eps decision: nothing is near an infinite eps
         self.f_net, self.g_net = f, g
         twin = Twin(f, g) if twin is None else twin
         self._f, self._g = twin.f, twin.g
@@ -158,11 +167,13 @@ class TwinEvaluator:
             deviation[redo] = d64.max(axis=1)
             if self.check_top1:
                 top1[redo] = np.argmax(f64, axis=1) != np.argmax(g64, axis=1)
-        violated = per_output.any(axis=1)
+        violated = top1.copy() if self.violation == "top1" else per_output.any(axis=1)
         return SampleBatch(deviation, per_output, violated, top1, n_redo)
 
     def confirm(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Float64 outputs of the original networks at x (B, n) and the mask of confirmed eps-violations."""
+        """Float64 outputs of the original networks at x (B, n) and the mask of confirmed violations."""
         f64, g64 = self._float64(np.asarray(x, dtype=np.float64))
+        if self.violation == "top1":
+            return f64, g64, np.argmax(f64, axis=1) != np.argmax(g64, axis=1)
         d = np.abs(g64[:, list(self.indices)] - f64[:, list(self.indices)]).max(axis=1)
         return f64, g64, d > self.eps

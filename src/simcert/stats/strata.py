@@ -8,6 +8,9 @@ into one of three kinds by the sound bounds of the rows `g_k - f_k`:
 - **refuted**: some row entirely above eps or below -eps, so every point of the leaf violates;
 - **open**:    neither; these are the strata that get sampled.
 
+That is the eps-equivalence rule (`criteria.EpsCriterion`); `criteria.Top1Criterion` sorts leaves by top-1
+agreement instead, from extra rows `f_c - f_j` and `g_c - g_j` bounded in the same engine call.
+
 Heaviest open leaves are split first, until the time limit, the strata limit, or no open leaf is left. The
 partition never looks at samples, so it can be chosen before (and independently of) the sampling.
 
@@ -31,6 +34,7 @@ from scipy.special import log_ndtr
 from ..errors import InputError
 from ..search.problem import BoundFn
 from ..twin import Twin
+from .criteria import Criterion, EpsCriterion
 from .samplers import Sampler, TruncatedGaussian, UniformBox, truncated_standard_normal_ppf
 
 MIN_OPEN_MASS = 1e-12
@@ -182,20 +186,14 @@ class Partition:
         return self.n_open + int(self.proven_mass.size) + int(self.refuted_mass.size)
 
 
-def _classify(lo: np.ndarray, hi: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """(proven (B,), refuted (B,)) from row bounds (B, K): all rows inside [-eps, eps] / some row outside."""
-    proven = np.all((lo >= -eps) & (hi <= eps), axis=1)
-    refuted = np.any((lo > eps) | (hi < -eps), axis=1)
-    return proven, refuted
-
-
 def _split_dims(
-    lo: np.ndarray, hi: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray, coeffs: np.ndarray | None, eps: float
+    lo: np.ndarray, hi: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray, coeffs: np.ndarray | None,
+    criterion: Criterion,
 ) -> np.ndarray:
     """The input to bisect per box: largest `sum_k |a_k| * width` over unresolved rows (else the widest)."""
     width = hi - lo
     if coeffs is not None:
-        unresolved = ((row_lo < -eps) | (row_hi > eps)).astype(np.float64)        # (B, K)
+        unresolved = criterion.unresolved(row_lo, row_hi).astype(np.float64)       # (B, K)
         score = np.einsum("bkn,bk->bn", np.abs(coeffs), unresolved) * width
         score = np.where(width > 0, score + 1e-12 * width, -1.0)
         return score.argmax(axis=1)
@@ -206,7 +204,7 @@ def partition_region(
     twin: Twin,
     c1: torch.Tensor,
     c2: torch.Tensor,
-    eps: float,
+    criterion: float | Criterion,
     lower: np.ndarray,
     upper: np.ndarray,
     sampler: Sampler,
@@ -221,7 +219,11 @@ def partition_region(
     engine_name: str = "",
     progress: Callable[["Partition"], None] | None = None,
 ) -> Partition:
-    """Partition `[lower, upper]` into proven, refuted and open strata for the rows `c1 . f + c2 . g` (g_k - f_k).
+    """Partition `[lower, upper]` into proven, refuted and open strata for the rows `c1 . f + c2 . g`.
+
+    `criterion` decides leaves (`criteria.EpsCriterion`, or a float eps for it; `criteria.Top1Criterion`);
+    the rows are `criterion.rows(...)`: first the deviation rows g_k - f_k, which give each leaf's deviation
+    range, then the criterion's own rows (none for eps).
 
     Rule: bound the root; then repeatedly take the `split_batch` heaviest open leaves, bisect each along
     its split input, bound the children (one engine call) and classify them (see the module docstring).
@@ -235,6 +237,10 @@ def partition_region(
     t0 = time.perf_counter()
     n = lower.size
     k_rows = int(c1.shape[0])
+    if not hasattr(criterion, "classify"):
+        criterion = EpsCriterion(float(criterion))      # type: ignore[arg-type]
+    crit: Criterion = criterion                         # type: ignore[assignment]
+    k_dev = int(getattr(crit, "k_dev", k_rows))         # deviation rows come first
 
     cost = [0.0, 0]                                       # engine seconds and boxes so far (step sizing)
 
@@ -250,19 +256,19 @@ def partition_region(
     lo0 = np.asarray(lower, np.float64).reshape(1, n)
     hi0 = np.asarray(upper, np.float64).reshape(1, n)
     r_lo, r_hi, coeffs = bound(lo0, hi0)
-    d_lo, d_hi = deviation_range(r_lo, r_hi)
+    d_lo, d_hi = deviation_range(r_lo[:, :k_dev], r_hi[:, :k_dev])
     empty_boxes = np.zeros((0, n))
     part = Partition(
         open_lower=lo0, open_upper=hi0, open_log_mass=np.zeros(1), open_dev_lower=d_lo, open_dev_upper=d_hi,
         proven_mass=np.zeros(0), proven_dev_upper=np.zeros(0),
         refuted_lower=empty_boxes, refuted_upper=empty_boxes, refuted_mass=np.zeros(0),
-        refuted_dev_lower=np.zeros(0), refuted_dev_upper=np.zeros(0), refuted_row_unproven=np.zeros((0, k_rows), bool),
+        refuted_dev_lower=np.zeros(0), refuted_dev_upper=np.zeros(0), refuted_row_unproven=np.zeros((0, k_dev), bool),
         root_dev=(float(d_lo[0]), float(d_hi[0])), row_lower=r_lo[0].copy(), row_upper=r_hi[0].copy(),
         boxes_bounded=1, engine=engine_name,
     )
     done_rlo, done_rhi = np.full(k_rows, np.inf), np.full(k_rows, -np.inf)   # over finished leaves
     # open-leaf state: split dimension of each open leaf (from its own bound's coefficients)
-    o_dim = _split_dims(lo0, hi0, r_lo, r_hi, coeffs, eps)
+    o_dim = _split_dims(lo0, hi0, r_lo, r_hi, coeffs, crit)
     o_lo, o_hi, o_lm, o_dlo, o_dhi, o_rlo, o_rhi = lo0, hi0, np.zeros(1), d_lo, d_hi, r_lo, r_hi
     proven_lm: list[np.ndarray] = []
     proven_dev: list[np.ndarray] = []
@@ -272,7 +278,7 @@ def partition_region(
              rlo: np.ndarray, rhi: np.ndarray) -> None:
         """Move the resolved leaves out of the open set (marking them in `mask`) into the proven/refuted lists."""
         nonlocal done_rlo, done_rhi
-        proven, refuted = _classify(rlo, rhi, eps)
+        proven, refuted = crit.classify(rlo, rhi)
         if not prove:
             return
         if proven.any():
@@ -280,7 +286,7 @@ def partition_region(
             proven_dev.append(dhi[proven])
         refuted &= ~proven
         if refuted.any():
-            unproven_row = ~((rlo[refuted] >= -eps) & (rhi[refuted] <= eps))
+            unproven_row = crit.unproven_outputs(rlo[refuted], rhi[refuted], k_dev)
             ref.append((lo[refuted], hi[refuted], lm[refuted], dlo[refuted], dhi[refuted], unproven_row))
         mask |= proven | refuted
         if mask.any():
@@ -339,7 +345,7 @@ def partition_region(
         c_lm = box_log_mass(sampler, c_lo, c_hi)
         rlo, rhi, coeffs = bound(c_lo, c_hi)
         part.boxes_bounded += c_lo.shape[0]
-        dlo, dhi = deviation_range(rlo, rhi)
+        dlo, dhi = deviation_range(rlo[:, :k_dev], rhi[:, :k_dev])
         done = np.zeros(c_lo.shape[0], bool)
         take(done, c_lo, c_hi, c_lm, dlo, dhi, rlo, rhi)
         # children with zero mass (a split on a zero-probability face) need no sampling: drop them
@@ -349,7 +355,7 @@ def partition_region(
             done_rhi = np.maximum(done_rhi, rhi[massless].max(axis=0))
             done |= massless
         nd = ~done
-        c_dim = _split_dims(c_lo[nd], c_hi[nd], rlo[nd], rhi[nd], None if coeffs is None else coeffs[nd], eps)
+        c_dim = _split_dims(c_lo[nd], c_hi[nd], rlo[nd], rhi[nd], None if coeffs is None else coeffs[nd], crit)
         o_lo = np.concatenate([o_lo[rest], c_lo[nd]])
         o_hi = np.concatenate([o_hi[rest], c_hi[nd]])
         o_lm = np.concatenate([o_lm[rest], c_lm[nd]])
@@ -363,11 +369,11 @@ def partition_region(
             stop = "all leaves resolved"
         if progress is not None:
             _rows(part, done_rlo, done_rhi, o_rlo, o_rhi)
-            _fill(part, o_lo, o_hi, o_lm, o_dlo, o_dhi, proven_lm, proven_dev, ref, k_rows)
+            _fill(part, o_lo, o_hi, o_lm, o_dlo, o_dhi, proven_lm, proven_dev, ref, k_dev)
             part.time_s = time.perf_counter() - t0
             progress(part)
     _rows(part, done_rlo, done_rhi, o_rlo, o_rhi)
-    _fill(part, o_lo, o_hi, o_lm, o_dlo, o_dhi, proven_lm, proven_dev, ref, k_rows)
+    _fill(part, o_lo, o_hi, o_lm, o_dlo, o_dhi, proven_lm, proven_dev, ref, k_dev)
     part.stop_reason = stop
     part.time_s = time.perf_counter() - t0
     return part
