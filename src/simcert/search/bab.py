@@ -16,6 +16,7 @@ from typing import Iterator
 
 import torch
 
+from ..bounds.common import SpecBounds
 from ..twin import Twin
 from .attack import box_candidates, first_violation, pgd_attack
 from .problem import BoundFn, SpecProblem
@@ -33,6 +34,7 @@ class SearchOptions:
     stagnation: float = 0.7  # a child whose slack is above this fraction of its parent's is "stagnant"
     strong_branching_max_dims: int = 16
     branching_fn: BoundFn | None = None  # cheap engine ranking every split (None: the smear heuristic)
+    screen_fn: BoundFn | None = None  # cheap engine tried first on every box; the main engine bounds the rest
     branching: str = "auto"  # "auto": verify picks branching_fn; "smear": keep the smear heuristic; "widest":
     # bisect the widest input (for discontinuous twins, e.g. quantized activations, whose linear coefficients
     # do not show where the jumps are)
@@ -89,8 +91,31 @@ def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tens
     per_child = slack[: b * 2 * d].reshape(b, d, 2).max(dim=2).values
     best = per_child.min(dim=1)
     if not with_parent:
-        return dims[best.indices]
+        return dims[best.indices], per_child
     return dims[best.indices], best.values / slack[b * 2 * d :].clamp(min=1e-300)
+
+
+def _screened_bounds(twin, prob: SpecProblem, bound_fn: BoundFn, screen_fn: BoundFn | None,
+                     lo: torch.Tensor, hi: torch.Tensor) -> SpecBounds:
+    """Bounds of a batch: the cheap `screen_fn` first, the main engine only on the boxes it leaves open (both
+    are sound, so the open boxes keep the intersection)."""
+    if screen_fn is None:
+        return bound_fn(twin, lo, hi, prob.c1, prob.c2)
+    cheap = screen_fn(twin, lo, hi, prob.c1, prob.c2)
+    hard = torch.nonzero(~prob.proven(cheap)).flatten()
+    if hard.numel() == 0:
+        return cheap
+    full = bound_fn(twin, lo[hard], hi[hard], prob.c1, prob.c2)
+    lower, upper = cheap.lower.clone(), cheap.upper.clone()
+    lower[hard] = torch.maximum(full.lower, lower[hard])
+    upper[hard] = torch.minimum(full.upper, upper[hard])
+    coeffs = None
+    if full.input_coeffs is not None:
+        coeffs = torch.zeros(lo.shape[0], *full.input_coeffs.shape[1:], dtype=lo.dtype, device=lo.device)
+        if cheap.input_coeffs is not None:
+            coeffs = cheap.input_coeffs.clone()
+        coeffs[hard] = full.input_coeffs
+    return SpecBounds(lower, upper, coeffs)
 
 
 def branch_and_bound(
@@ -122,6 +147,7 @@ def branch_and_bound(
     f_blo, f_bhi = -inf.unsqueeze(0), inf.unsqueeze(0)
     done_lo, done_hi = inf.clone(), -inf.clone()  # running min/max over finished leaves
     proven_frac = 0.0
+    sb_cap = options.max_strong_branching  # adaptive: strong branching of stagnant boxes per step
     state = SearchState(lower=-inf.clone(), upper=inf.clone())
 
     # attack the whole region first: cheap and finds most counterexamples
@@ -145,7 +171,7 @@ def branch_and_bound(
         p_blo, p_bhi = f_blo[-take:], f_bhi[-take:]
         f_lo, f_hi, f_blo, f_bhi = f_lo[:-take], f_hi[:-take], f_blo[:-take], f_bhi[:-take]
         with torch.no_grad():
-            bounds = bound_fn(twin, b_lo, b_hi, prob.c1, prob.c2)
+            bounds = _screened_bounds(twin, prob, bound_fn, options.screen_fn, b_lo, b_hi)
         state.boxes_bounded += take
         proven = prob.proven(bounds)
         # counterexample candidates from the unproven boxes
@@ -192,10 +218,18 @@ def branch_and_bound(
                     )
                     informative = ratio < options.informative_ratio  # else keep the smear choice
                     dim[cheap[informative]] = cheap_dim[informative]
-                if stagnant.any():
-                    sb = torch.nonzero(stagnant).flatten()[: options.max_strong_branching]
-                    dim[sb] = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active)
+                if stagnant.any() and sb_cap > 0:
+                    sb = torch.nonzero(stagnant).flatten()[:sb_cap]
+                    best_dim, per_child = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active)
                     state.boxes_bounded += 2 * int(active.sum()) * sb.numel()
+                    # adapt the budget: keep it where the best split clearly beats the heuristic's choice
+                    pos = torch.cumsum(active.to(torch.long), 0) - 1  # input index -> column of per_child
+                    rows = torch.arange(sb.numel(), device=dev)
+                    useful = per_child.min(1).values < 0.5 * per_child[rows, pos[dim[sb]]]
+                    useful_frac = float(useful.to(dt).mean())
+                    cap_max = options.max_strong_branching
+                    sb_cap = min(2 * sb_cap, cap_max) if useful_frac >= 0.2 else max(sb_cap // 2, min(4, cap_max))
+                    dim[sb] = best_dim
             mid = ((o_lo + o_hi) / 2).gather(1, dim[:, None]).squeeze(1)
             rows = torch.arange(o_lo.shape[0], device=dev)
             left_hi = o_hi.clone()
