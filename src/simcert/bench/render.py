@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..paths import benchmarks_dir
-from . import cnn, kpixel
+from . import cnn, kpixel, quantized
 
 __all__ = ["render_benchmarks"]
 
@@ -223,6 +223,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
               "`simcert bench student --out docs/bench-data/student.csv`: L-inf balls of radius 0.01 around 5 random points.", ""]
     lines += _table(_read(d / "student.csv"), ["pair", "property", "method", "result", "time_s", "boxes", "bound_lower", "bound_upper"])
     lines += cnn.render_section(_read(d / "cnn.csv"))
+    lines += quantized.render_section(_read(d / "quantized.csv"))
     for extra in sorted(d.glob("*.md")):
         lines += [extra.read_text().rstrip(), ""]
     out = Path(out)

@@ -11,7 +11,8 @@ from ..errors import InputError
 
 __all__ = ["run_suite", "SUITE_NAMES"]
 
-SUITE_NAMES = ("acas", "acas-root", "mnist-global", "mnist-kpixel", "har", "verydiff", "student", "cnn", "render")
+SUITE_NAMES = ("acas", "acas-root", "mnist-global", "mnist-kpixel", "har", "verydiff", "student", "cnn", "quantized",
+               "render")
 
 
 def _write_rows(rows, out: Path, on_row: Callable[[dict], None] | None) -> int:
@@ -79,8 +80,10 @@ def run_suite(
 
         if methods:
             kw["methods"] = methods
-        if timeout is not None and suite in ("verydiff", "student", "cnn"):
+        if timeout is not None and suite in ("verydiff", "student", "cnn", "quantized"):
             kw["timeout"] = timeout
+        if suite == "quantized":
+            kw["workers"] = workers
         rows = SUITES[suite](**kw)
     if limit is not None:
         rows = itertools.islice(rows, limit)

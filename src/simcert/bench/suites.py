@@ -21,6 +21,7 @@ from ..twin import Twin
 from ..verify import verify
 from .cnn import cnn_suite
 from .kpixel import mnist_kpixel
+from .quantized import quantized_suite
 
 __all__ = ["mnist_global", "har_box", "verydiff_pairs", "student_pair", "SUITES"]
 
@@ -133,4 +134,5 @@ SUITES = {
     "student": student_pair,
     "mnist-kpixel": mnist_kpixel,
     "cnn": cnn_suite,
+    "quantized": quantized_suite,
 }

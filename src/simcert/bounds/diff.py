@@ -345,7 +345,12 @@ def diff_bounds(
     Guarantee: sound (float64 + outward widening); not complete.
     Reference: Paulsen et al., ReluDiff (ICSE 2020) and NeuroDiff (ASE 2020).
     """
-    inter, lines, _ = diff_forward(twin, lower, upper, refine=intermediate == "backward")
+    _, lines, _ = diff_forward(twin, lower, upper, refine=intermediate == "backward")
+    return _final_pass(twin, lines, lower, upper, c1, c2)
+
+
+def _final_pass(twin: Twin, lines: dict, lower, upper, c1, c2) -> SpecBounds:
+    """The spec back-substituted through the differential graph, intersected with interval bounds."""
     bsz = lower.shape[0]
     k = c1.shape[0]
     a1 = c1.to(lower).unsqueeze(0).expand(bsz, k, -1)
@@ -358,3 +363,4 @@ def diff_bounds(
     box = interval_bounds(twin, lower, upper, c1.to(lower), c2.to(lower))
     lo, hi = torch.maximum(lo, box.lower), torch.minimum(hi, box.upper)
     return SpecBounds(lo, hi, coef[:, :k])
+
