@@ -283,8 +283,31 @@ def _gather_rows(need: torch.Tensor):
     return order, need.gather(1, order)
 
 
-def _backsub_rows(twin, lines, i, lower, upper, need: torch.Tensor, shape, with_delta: bool):
-    """Bounds of the needed neurons of layer i: f's z (with_delta False) or delta (True), +-inf elsewhere."""
+def g_backward_partial(twin: Twin, lines: dict, a: torch.Tensor, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upper bound of a . z'_end through g's own layers and lines only (CROWN on g, over the aligned pairs)."""
+    assert twin.pairs is not None
+    shapes = twin.shapes()
+    bsz, k = a.shape[:2]
+    const = torch.zeros(bsz, k, dtype=a.dtype, device=a.device)
+    for j in reversed(range(end)):
+        pair = twin.pairs[j]
+        in_shape, out_shape = shapes[j], shapes[j + 1]
+        if pair.is_activation:
+            r = lines[j][1]
+            ap, an = a.clamp(min=0), a.clamp(max=0)
+            const = const + (ap * r.upper_bias.unsqueeze(1)).flatten(2).sum(-1)
+            const = const + (an * r.lower_bias_or_zero().unsqueeze(1)).flatten(2).sum(-1)
+            a = ap * r.upper_slope.unsqueeze(1) + an * r.lower_slope.unsqueeze(1)
+        else:
+            const = const + (a * layer_bias(pair.g, in_shape, a)).flatten(2).sum(-1)
+            a = pair.g.vjp(a.reshape(bsz * k, *out_shape), in_shape).reshape(bsz, k, *in_shape)
+    return a.reshape(bsz, k, -1), const
+
+
+def _backsub_rows(twin, lines, i, lower, upper, need: torch.Tensor, shape, target: str):
+    """Bounds of the needed neurons of layer i, +-inf elsewhere: f's z ("z", through f alone: the delta path
+    of those rows is identically zero), the difference delta ("delta", through the differential graph) or
+    g's z' ("g", through g alone)."""
     bsz, w = need.shape
     inf = float("inf")
     new_up = torch.full((bsz, w), inf, dtype=lower.dtype, device=lower.device)
@@ -294,19 +317,20 @@ def _backsub_rows(twin, lines, i, lower, upper, need: torch.Tensor, shape, with_
     if k == 0:
         return new_lo, new_up
     rows = (torch.nn.functional.one_hot(order, w).to(lower.dtype) * valid.unsqueeze(-1)).reshape(bsz, k, *shape)
-    zero = torch.zeros_like(rows)
-    mu = zero if with_delta else rows
-    lam = rows if with_delta else None
-    coef, const = diff_backward_partial(
-        twin, lines, torch.cat([mu, -mu], 1), None if lam is None else torch.cat([lam, -lam], 1), i
-    )
+    both = torch.cat([rows, -rows], 1)
+    if target == "g":
+        coef, const = g_backward_partial(twin, lines, both, i)
+    elif target == "delta":
+        coef, const = diff_backward_partial(twin, lines, torch.zeros_like(both), both, i)
+    else:
+        coef, const = diff_backward_partial(twin, lines, both, None, i)
     ub = concretize_upper(coef, const, lower, upper)
     up = torch.where(valid, ub[:, :k], inf)  # padded rows carry +-inf: the reduction keeps valid values
     lo = torch.where(valid, -ub[:, k:], -inf)
     return new_lo.scatter_reduce(1, order, lo, "amax"), new_up.scatter_reduce(1, order, up, "amin")
 
 
-def _refine_unstable(twin: Twin, lines, i: int, lower, upper, zl, zu, gl, gu, dl, du):
+def _refine_unstable(twin: Twin, lines, i: int, lower, upper, zl, zu, gl, gu, dl, du, direct_g: bool = True):
     """Tighten the bounds at ReLU layer i by back-substitution, only for the neurons that matter.
 
     First f's unstable neurons, through f alone (the delta path of their rows is identically zero); then
@@ -317,13 +341,16 @@ def _refine_unstable(twin: Twin, lines, i: int, lower, upper, zl, zu, gl, gu, dl
     bsz = zl.shape[0]
     flat = lambda t: t.reshape(bsz, -1)  # noqa: E731
     zl, zu, gl, gu, dl, du = map(flat, (zl, zu, gl, gu, dl, du))
-    lo, up = _backsub_rows(twin, lines, i, lower, upper, (zl < 0) & (zu > 0), shape, with_delta=False)
+    lo, up = _backsub_rows(twin, lines, i, lower, upper, (zl < 0) & (zu > 0), shape, "z")
     zl, zu = torch.maximum(zl, lo), torch.minimum(zu, up)
     gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
     need = ((zl < 0) & (zu > 0)) | ((gl < 0) & (gu > 0))
-    lo, up = _backsub_rows(twin, lines, i, lower, upper, need, shape, with_delta=True)
+    lo, up = _backsub_rows(twin, lines, i, lower, upper, need, shape, "delta")
     dl, du = torch.maximum(dl, lo), torch.minimum(du, up)
     gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
+    if direct_g:
+        lo, up = _backsub_rows(twin, lines, i, lower, upper, (gl < 0) & (gu > 0), shape, "g")
+        gl, gu = torch.maximum(gl, lo), torch.minimum(gu, up)
     dl, du = torch.maximum(dl, gl - zu), torch.minimum(du, gu - zl)
     return tuple(t.reshape(bsz, *shape) for t in (zl, zu, gl, gu, dl, du))
 
@@ -350,7 +377,9 @@ def diff_bounds(
 
 
 def _final_pass(twin: Twin, lines: dict, lower, upper, c1, c2) -> SpecBounds:
-    """The spec back-substituted through the differential graph, intersected with interval bounds."""
+    """The spec back-substituted through the differential graph, intersected with the twin-graph (CROWN)
+    back-substitution through f and g separately with the same lines (it wins when the twins differ a lot,
+    e.g. coarse weight quantization) and with interval bounds (coarse quantizers that clamp)."""
     bsz = lower.shape[0]
     k = c1.shape[0]
     a1 = c1.to(lower).unsqueeze(0).expand(bsz, k, -1)
@@ -358,6 +387,9 @@ def _final_pass(twin: Twin, lines: dict, lower, upper, c1, c2) -> SpecBounds:
     mu, lam = a1 + a2, a2
     coef, const = diff_backward(twin, lines, torch.cat([mu, -mu], 1), torch.cat([lam, -lam], 1))
     ub = concretize_upper(coef, const, lower, upper)
+    cf, kf = diff_backward(twin, lines, torch.cat([a1, -a1], 1), None)
+    cg, kg = g_backward_partial(twin, lines, torch.cat([a2, -a2], 1), len(twin.pairs or ()))
+    ub = torch.minimum(ub, concretize_upper(cf + cg, kf + kg, lower, upper))
     lo, hi = widen(-ub[:, k:], ub[:, :k])
     # where the linear relaxations are loose (coarse quantizers that clamp), interval arithmetic can win
     box = interval_bounds(twin, lower, upper, c1.to(lower), c2.to(lower))
