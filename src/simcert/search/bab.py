@@ -148,6 +148,7 @@ def branch_and_bound(
     done_lo, done_hi = inf.clone(), -inf.clone()  # running min/max over finished leaves
     proven_frac = 0.0
     sb_cap = options.max_strong_branching  # adaptive: strong branching of stagnant boxes per step
+    per_box_s = 0.0  # seconds per box of the last step (sizes the last batch before the deadline)
     state = SearchState(lower=-inf.clone(), upper=inf.clone())
 
     # attack the whole region first: cheap and finds most counterexamples
@@ -166,7 +167,10 @@ def branch_and_bound(
             state.notes.append("deadline reached")
             yield state
             return
+        step_t0 = time.perf_counter()
         take = min(options.batch_size, f_lo.shape[0])
+        if options.deadline is not None and per_box_s > 0:  # a smaller batch where a full one would overrun
+            take = max(1, min(take, int((options.deadline - step_t0) / per_box_s)))
         b_lo, b_hi = f_lo[-take:], f_hi[-take:]
         p_blo, p_bhi = f_blo[-take:], f_bhi[-take:]
         f_lo, f_hi, f_blo, f_bhi = f_lo[:-take], f_hi[:-take], f_blo[:-take], f_bhi[:-take]
@@ -247,6 +251,7 @@ def branch_and_bound(
                 state.done, state.verdict = True, "unresolved"
                 yield state
                 return
+        per_box_s = (time.perf_counter() - step_t0) / take
         state.steps += 1
         state.frontier = int(f_lo.shape[0])
         state.proven_fraction = min(proven_frac, 1.0)
