@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path

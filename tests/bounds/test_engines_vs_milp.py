@@ -7,7 +7,7 @@ import torch
 
 from simcert.bounds import ENGINES
 from simcert.bounds.milp import milp_bound_spec
-from simcert.compress import prune_structured, quantize_weights, to_float16
+from simcert.compress import prune_structured, quantize_weights
 from simcert.network import Dense, Network, ReLU
 from simcert.spec import Box, EpsEquivalence
 from simcert.twin import Twin
