@@ -21,7 +21,7 @@ from ..twin import Twin
 from .attack import box_candidates, first_violation, pgd_attack
 from .problem import BoundFn, SpecProblem
 
-__all__ = ["SearchOptions", "SearchState", "Frontier", "branch_and_bound"]
+__all__ = ["SearchOptions", "SearchState", "branch_and_bound"]
 
 
 @dataclass(frozen=True)
@@ -46,20 +46,6 @@ class SearchOptions:
 
 
 @dataclass
-class Frontier:
-    """Where a search stopped: its open boxes (with their parents' bounds) and what its proven leaves showed.
-    Another search may resume from it (for example with another branching rule)."""
-
-    lo: torch.Tensor
-    hi: torch.Tensor
-    parent_lower: torch.Tensor
-    parent_upper: torch.Tensor
-    done_lower: torch.Tensor
-    done_upper: torch.Tensor
-    proven_fraction: float
-
-
-@dataclass
 class SearchState:
     """Progress of the search; `done` with `verdict` in {"holds", "violated", "unresolved"} at the end."""
 
@@ -74,7 +60,6 @@ class SearchState:
     verdict: str = "unknown"
     counterexample: torch.Tensor | None = None
     notes: list[str] = field(default_factory=list)
-    resume: Frontier | None = None  # set when the deadline stopped the search
 
 
 def _log_volume(lower: torch.Tensor, upper: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
@@ -140,10 +125,8 @@ def branch_and_bound(
     upper: torch.Tensor,
     bound_fn: BoundFn,
     options: SearchOptions = SearchOptions(),
-    resume: Frontier | None = None,
 ) -> Iterator[SearchState]:
-    """Search the box [lower, upper] (n,) for a proof or a counterexample of `problem` (or go on from the
-    `resume` frontier of an earlier search of the same box and problem).
+    """Search the box [lower, upper] (n,) for a proof or a counterexample of `problem`.
 
     Guarantee: "holds" only when every leaf was proven by the (sound) engine; "violated" only with a point
     that violates the problem on the real networks. Anytime: the state's bounds are valid for the whole
@@ -167,14 +150,9 @@ def branch_and_bound(
     sb_cap = options.max_strong_branching  # adaptive: strong branching of stagnant boxes per step
     per_box_s = 0.0  # seconds per box of the last step (sizes the last batch before the deadline)
     state = SearchState(lower=-inf.clone(), upper=inf.clone())
-    if resume is not None:
-        f_lo, f_hi = resume.lo.to(dt), resume.hi.to(dt)
-        f_blo, f_bhi = resume.parent_lower.to(dt), resume.parent_upper.to(dt)
-        done_lo, done_hi = resume.done_lower.to(dt), resume.done_upper.to(dt)
-        proven_frac = resume.proven_fraction
 
     # attack the whole region first: cheap and finds most counterexamples
-    x = None if resume is not None else first_violation(twin, prob, torch.cat([box_candidates(lo0, hi0, None),
+    x = first_violation(twin, prob, torch.cat([box_candidates(lo0, hi0, None),
                                                pgd_attack(twin, prob, lo0, hi0, options.attack_starts,
                                                           options.attack_steps, gen)]))
     if x is not None:
@@ -187,7 +165,6 @@ def branch_and_bound(
         if options.deadline is not None and time.perf_counter() > options.deadline:
             state.done, state.verdict = True, "unresolved"
             state.notes.append("deadline reached")
-            state.resume = Frontier(f_lo, f_hi, f_blo, f_bhi, done_lo, done_hi, proven_frac)
             yield state
             return
         step_t0 = time.perf_counter()
