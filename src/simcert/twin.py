@@ -55,6 +55,7 @@ class Twin:
     g: Network
     pairs: list[LayerPair] | None = field(init=False)
     pair_shapes: list[tuple[int, ...]] | None = field(init=False, default=None)
+    aligned_g: Network | None = field(init=False, default=None)  # g's layers as paired (padded, placeholders)
     alignment_note: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -71,7 +72,7 @@ class Twin:
         self.f = self.f.simplified()
         self.g = self.g.simplified()
         try:
-            self.pairs, self.pair_shapes = _align(self.f, self.g)
+            self.pairs, self.pair_shapes, self.aligned_g = _align(self.f, self.g)
         except _NotAligned as exc:
             self.pairs = None
             self.alignment_note = str(exc)
@@ -139,7 +140,7 @@ def _absorbs_relu(layer: Layer) -> bool:
     return isinstance(layer, QuantizeActivation) and bool(np.all(layer.real_min == 0))
 
 
-def _align(f: Network, g: Network) -> tuple[list[LayerPair], list[tuple[int, ...]]]:
+def _align(f: Network, g: Network) -> tuple[list[LayerPair], list[tuple[int, ...]], Network]:
     """Pair the layers of f and g, zero-padding g's narrower hidden layers to f's widths (or vice versa)."""
     if f.input_shape != g.input_shape:
         raise _NotAligned(f"different input shapes {f.input_shape} vs {g.input_shape}")
@@ -182,7 +183,7 @@ def _align(f: Network, g: Network) -> tuple[list[LayerPair], list[tuple[int, ...
     pairs = []
     for lf, lg in zip(out_f.layers, out_g.layers):
         pairs.append(LayerPair(lf, lg, _difference(lf, lg)))
-    return pairs, [tuple(s) for s in out_f.shapes]
+    return pairs, [tuple(s) for s in out_f.shapes], out_g
 
 
 def _pad_dense(layer: Dense, out: int, inp: int) -> Dense:

@@ -24,6 +24,7 @@ import torch
 from ..errors import UnsupportedOpError
 from ..network import Layer, QuantizeActivation, ReLU, Shape
 from ..twin import Twin
+from .crown import backsubstitute
 from .common import SpecBounds, apply_flat, concretize_upper, layer_bias, quantizer_interval, widen
 from .interval import interval_bounds
 from .relaxations import (
@@ -284,24 +285,9 @@ def _gather_rows(need: torch.Tensor):
 
 
 def g_backward_partial(twin: Twin, lines: dict, a: torch.Tensor, end: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Upper bound of a . z'_end through g's own layers and lines only (CROWN on g, over the aligned pairs)."""
-    assert twin.pairs is not None
-    shapes = twin.shapes()
-    bsz, k = a.shape[:2]
-    const = torch.zeros(bsz, k, dtype=a.dtype, device=a.device)
-    for j in reversed(range(end)):
-        pair = twin.pairs[j]
-        in_shape, out_shape = shapes[j], shapes[j + 1]
-        if pair.is_activation:
-            r = lines[j][1]
-            ap, an = a.clamp(min=0), a.clamp(max=0)
-            const = const + (ap * r.upper_bias.unsqueeze(1)).flatten(2).sum(-1)
-            const = const + (an * r.lower_bias_or_zero().unsqueeze(1)).flatten(2).sum(-1)
-            a = ap * r.upper_slope.unsqueeze(1) + an * r.lower_slope.unsqueeze(1)
-        else:
-            const = const + (a * layer_bias(pair.g, in_shape, a)).flatten(2).sum(-1)
-            a = pair.g.vjp(a.reshape(bsz * k, *out_shape), in_shape).reshape(bsz, k, *in_shape)
-    return a.reshape(bsz, k, -1), const
+    """Upper bound of a . z'_end through g's own layers and lines only (CROWN on the aligned g)."""
+    assert twin.aligned_g is not None
+    return backsubstitute(twin.aligned_g, {j: side[1] for j, side in lines.items()}, a, end)
 
 
 def _backsub_rows(twin, lines, i, lower, upper, need: torch.Tensor, shape, target: str):

@@ -98,6 +98,16 @@ class _State:
                                                                               dtype=np.float64))))
 
 
+def _emit_pending(r: Any, node: Any, dyn: Any, q_scale: np.ndarray, q_zp: np.ndarray, typ: int) -> None:
+    """Emit the pending per-tensor QuantizeLinear as a QuantizeActivation (with its slack) and clear it."""
+    bits, signed = _bits(r, node, typ)
+    st = _state(r)
+    r.emit(QuantizeActivation(np.asarray(q_scale).reshape(()), np.asarray(q_zp).reshape(()), bits=bits,
+                              signed=signed, rounding="half_even", slack_steps=st.pending_slack))
+    dyn.quant = None
+    st.pending_slack = 0.0
+
+
 def _state(r: Any) -> _State:
     st = r.__dict__.get(_STATE)
     if st is None:
@@ -277,12 +287,7 @@ def _materialize(r: Any, node: Any, dyn: Any, scale_i: int, zp_i: int) -> tuple[
         raise r.unsupported(node, "input scale/zero point differ from the producer's quantization (requantization)")
     if q_scale.size > 1 or q_zp.size > 1:
         raise r.unsupported(node, "per-channel quantized activations are not supported as QLinear inputs")
-    bits, signed = _bits(r, node, typ)
-    st = _state(r)
-    r.emit(QuantizeActivation(q_scale.reshape(()), q_zp.reshape(()), bits=bits, signed=signed,
-                              rounding="half_even", slack_steps=st.pending_slack))
-    dyn.quant = None
-    st.pending_slack = 0.0
+    _emit_pending(r, node, dyn, q_scale, q_zp, typ)
     return scale.reshape(()), typ
 
 
@@ -475,12 +480,7 @@ def _op_matmul_integer(r: Any, node: Any, dyn: Any) -> None:
     a_zp, _ = _zp(r, node, 2, typ)
     if not np.array_equal(a_zp.reshape(-1), np.asarray(q_zp).reshape(-1)):
         raise r.unsupported(node, "a_zero_point differs from the QuantizeLinear zero point")
-    bits, signed = _bits(r, node, typ)
-    st = _state(r)
-    r.emit(QuantizeActivation(q_scale.reshape(()), q_zp.reshape(()), bits=bits, signed=signed,
-                              rounding="half_even", slack_steps=st.pending_slack))
-    dyn.quant = None
-    st.pending_slack = 0.0
+    _emit_pending(r, node, dyn, q_scale, q_zp, typ)
     b = _f64(r, node, 1, "weight")
     b_zp, _ = _zp(r, node, 3, 3)
     if b.ndim != 2:
@@ -488,7 +488,7 @@ def _op_matmul_integer(r: Any, node: Any, dyn: Any) -> None:
     w = b - (b_zp.reshape(1, -1) if b_zp.size > 1 else b_zp.reshape(()))
     r.emit(ElementwiseAffine(np.asarray(1.0 / q_scale).reshape(()), np.zeros(())))
     _io()._right_matmul(r, node, dyn, w)
-    st.int_heads.add(node.output[0])
+    _state(r).int_heads.add(node.output[0])
 
 
 _HANDLERS: dict[str, Callable[[Any, Any, Any], None]] = {
