@@ -16,12 +16,14 @@ class SpecBounds:
     """Certified bounds of K linear specs on B boxes.
 
     lower, upper: (B, K). input_coeffs: (B, K, n) linear coefficients of the final upper bound in the input
-    (for branching heuristics), or None.
+    (for branching heuristics), or None. state: (B, P) the engine's intermediate bounds, valid on every sub-box
+    of each box, which an engine accepting `prior=` reuses on the sub-boxes (warm start), or None.
     """
 
     lower: torch.Tensor
     upper: torch.Tensor
     input_coeffs: torch.Tensor | None = None
+    state: torch.Tensor | None = None
 
 
 def concretize_upper(a: torch.Tensor, const: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:

@@ -23,13 +23,15 @@ __all__ = ["crown_bounds", "alpha_crown_bounds", "network_relu_bounds", "backsub
 
 
 def backsubstitute(
-    net: Network, lines: dict[int, ActivationLines], a: torch.Tensor, end: int
+    net: Network, lines: dict[int, ActivationLines], a: torch.Tensor, end: int,
+    box_index: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Upper linear bound of a . y_end in the input, y_end the output of layer end-1 (y_0 = input).
 
     a: (B, K, *shape_end). Returns (A_in (B, K, n), const (B, K)) with a . y_end <= A_in . x + const.
     Relaxation choice per coefficient sign: positive coefficients take an activation's upper line (ReLU or
-    quantizer, `lines[i]`), negative ones the lower line.
+    quantizer, `lines[i]`), negative ones the lower line. `box_index` (B,): the lines are per box and batch
+    entry r uses box box_index[r].
     """
     bsz, k = a.shape[:2]
     const = torch.zeros(bsz, k, dtype=a.dtype, device=a.device)
@@ -37,7 +39,7 @@ def backsubstitute(
         layer = net.layers[i]
         in_shape, out_shape = net.shapes[i], net.shapes[i + 1]
         if i in lines:
-            r = lines[i]
+            r = lines[i] if box_index is None else _take_boxes(lines[i], box_index)
             ap, an = a.clamp(min=0), a.clamp(max=0)
             const = const + (ap * r.upper_bias.unsqueeze(1)).flatten(2).sum(-1)
             if r.lower_bias is not None:
@@ -49,6 +51,12 @@ def backsubstitute(
         else:
             raise UnsupportedOpError(f"crown engine: no rule for {layer.kind} yet")
     return a.reshape(bsz, k, -1), const
+
+
+def _take_boxes(r: ActivationLines, index: torch.Tensor) -> ActivationLines:
+    """The lines of boxes `index` (gathered along the batch dimension)."""
+    take = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
+    return ActivationLines(take(r.lower_slope), take(r.upper_slope), take(r.upper_bias), take(r.lower_bias))
 
 
 def _bound_both(net: Network, lines, a: torch.Tensor, end: int, lower: torch.Tensor, upper: torch.Tensor):

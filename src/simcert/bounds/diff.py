@@ -17,7 +17,7 @@ Two passes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -50,6 +50,24 @@ class DiffIntermediate:
     z: dict[int, tuple[torch.Tensor, torch.Tensor]]
     g: dict[int, tuple[torch.Tensor, torch.Tensor]]
     d: dict[int, tuple[torch.Tensor, torch.Tensor]]
+
+    def pack(self) -> torch.Tensor:
+        """All bounds as one (B, P) tensor: per activation pair, (zl, zu, gl, gu, dl, du) flattened."""
+        parts = [t.flatten(1) for i in sorted(self.z) for t in (*self.z[i], *self.g[i], *self.d[i])]
+        return torch.cat(parts, 1)
+
+    @staticmethod
+    def unpack(packed: torch.Tensor, twin: Twin) -> dict[int, tuple[torch.Tensor, ...]]:
+        """Inverse of `pack`: {pair index: (zl, zu, gl, gu, dl, du)} with the pair's shape."""
+        assert twin.pairs is not None
+        shapes, out, at = twin.shapes(), {}, 0
+        for i, pair in enumerate(twin.pairs):
+            if pair.is_activation:
+                w = int(torch.Size(shapes[i]).numel())
+                chunk = packed[:, at : at + 6 * w].reshape(packed.shape[0], 6, *shapes[i])
+                out[i] = tuple(chunk[:, j] for j in range(6))
+                at += 6 * w
+        return out
 
 
 # --------------------------------------------------------------------------------------- forward pass
@@ -116,11 +134,14 @@ def _side_lines(layer: Layer, l: torch.Tensor, u: torch.Tensor) -> ActivationLin
     return quantize_lines(layer, l, u) if isinstance(layer, QuantizeActivation) else identity_lines(l)
 
 
-def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: bool = False):
+def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: bool = False,
+                 prior: torch.Tensor | None = None):
     """Forward symbolic differential pass. Returns (DiffIntermediate, {i: (lines f, lines g, DiffLines, halves)}, eqs).
 
     With `refine`, the bounds of every neuron that is unstable in f or g are tightened at each ReLU, before
     the pass goes on, by back-substitution over the differential graph below it (`_refine_unstable`).
+    `prior` (B, P): packed intermediate bounds valid on a superset of each box (the parent's, in a search);
+    they are intersected in before refinement, so neurons the parent already fixed are not refined again.
     """
     if twin.pairs is None:
         raise UnsupportedOpError(f"diff engine needs aligned twins ({twin.alignment_note}); use crown")
@@ -139,6 +160,7 @@ def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: b
     lines = {}
     x0 = lower.reshape(bsz, *shapes[0]), upper.reshape(bsz, *shapes[0])
     f_box, g_box = x0, x0  # interval bounds of f's and g's value at the current layer
+    known = None if prior is None else DiffIntermediate.unpack(prior, twin)
     for i, pair in enumerate(twin.pairs):
         in_shape = shapes[i]
         if pair.is_activation:
@@ -148,6 +170,10 @@ def diff_forward(twin: Twin, lower: torch.Tensor, upper: torch.Tensor, refine: b
             zl, zu = torch.maximum(zl, f_box[0]), torch.minimum(zu, f_box[1])
             gl, gu = torch.maximum(gl, g_box[0]), torch.minimum(gu, g_box[1])
             # z' = z + delta, delta = z' - z: intersect the three views
+            if known is not None:  # bounds valid on a superset box
+                pl = known[i]
+                zl, zu, gl, gu = torch.maximum(zl, pl[0]), torch.minimum(zu, pl[1]), torch.maximum(gl, pl[2]), torch.minimum(gu, pl[3])
+                dl, du = torch.maximum(dl, pl[4]), torch.minimum(du, pl[5])
             gl, gu = torch.maximum(gl, zl + dl), torch.minimum(gu, zu + du)
             dl, du = torch.maximum(dl, gl - zu), torch.minimum(du, gu - zl)
         if pair.is_activation and not isinstance(pair.f, ReLU):  # quantizer pair
@@ -231,7 +257,7 @@ def diff_backward(
 
 def diff_backward_partial(
     twin: Twin, lines: dict[int, tuple], mu: torch.Tensor, lam: torch.Tensor | None,
-    end: int,
+    end: int, box_index: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Upper bound of mu . z_L + lam . delta_L as A . x + const, back-substituted through the (z, delta) graph.
 
@@ -241,6 +267,8 @@ def diff_backward_partial(
         mu_z  = mu+ s + mu- a + lam+ uz + lam- lz,   lam_d = lam+ ud + lam- ld,
         const += mu+ . b_s + lam+ . ub + lam- . lb.
     At the input, delta_0 = 0 (both networks read the same x), so only mu remains.
+    `box_index` (B,): the lines are per box and batch entry r uses box box_index[r] (rows gathered from
+    many boxes, without padding).
     """
     assert twin.pairs is not None
     shapes = twin.shapes()
@@ -253,6 +281,9 @@ def diff_backward_partial(
             # c+ . upper_line + c- . lower_line = c . mid + |c| . rad, with mid/rad the half sum/difference
             # of the two lines (one fused multiply-add per term instead of sign selections)
             h = _half_lines(lines[i])
+            if box_index is not None:
+                keys = ("s_mid", "s_rad", "b_mid", "b_rad") + (() if lam is None else tuple(k for k in h if k[0] == "d"))
+                h = {key: h[key].index_select(0, box_index) for key in keys}
             amu = mu.abs()
             const = const + torch.einsum("bkw,bw->bk", mu.flatten(2), h["b_mid"])
             const = const + torch.einsum("bkw,bw->bk", amu.flatten(2), h["b_rad"])
@@ -277,43 +308,85 @@ def diff_backward_partial(
     return mu.reshape(bsz, k, -1), const
 
 
-def _gather_rows(need: torch.Tensor):
-    """Per-box indices of the needed rows, padded to the batch maximum: (order (B, k), valid (B, k))."""
-    kmax = int(need.sum(1).max())
-    order = torch.argsort((~need).to(torch.int8), dim=1, stable=True)[:, :kmax]
-    return order, need.gather(1, order)
-
-
-def g_backward_partial(twin: Twin, lines: dict, a: torch.Tensor, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+def g_backward_partial(twin: Twin, lines: dict, a: torch.Tensor, end: int,
+                       box_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Upper bound of a . z'_end through g's own layers and lines only (CROWN on the aligned g)."""
     assert twin.aligned_g is not None
-    return backsubstitute(twin.aligned_g, {j: side[1] for j, side in lines.items()}, a, end)
+    return backsubstitute(twin.aligned_g, {j: side[1] for j, side in lines.items()}, a, end, box_index)
+
+
+_ROWS_LIMIT = 1 << 22  # entries of a layer's cached row matrix (larger layers back-substitute one-hot rows)
+
+
+def _layer_rows(layer: Layer, in_shape: Shape, out_shape: Shape, like: torch.Tensor) -> torch.Tensor | None:
+    """The affine layer's matrix, one row per output neuron: (out, *in_shape), cached; None when too large."""
+    out, inp = int(torch.Size(out_shape).numel()), int(torch.Size(in_shape).numel())
+    if out * inp > _ROWS_LIMIT:
+        return None
+    key = ("rows", tuple(in_shape), like.dtype, like.device)
+    if key not in layer._cache:
+        eye = torch.eye(out, dtype=like.dtype, device=like.device).reshape(out, *out_shape)
+        layer._cache[key] = layer.vjp(eye, in_shape)
+    return layer._cache[key]
+
+
+def _first_step(twin: Twin, i: int, neuron: torch.Tensor, target: str, like: torch.Tensor):
+    """The rows +-e_neuron of layer i's pre-activation moved through the affine pair i-1 below it by indexing the
+    layers' rows (no product with one-hot vectors): (mu, lam, const) for `diff_backward_partial(..., end=i-1)`
+    (mu for the "g" target is g's coefficient), or None when pair i-1 is not affine or too large."""
+    assert twin.pairs is not None and twin.aligned_g is not None
+    pair, shapes = twin.pairs[i - 1], twin.shapes()
+    if pair.is_activation:
+        return None
+    in_shape, out_shape = shapes[i - 1], shapes[i]
+
+    def rows(layer: Layer | None):
+        if layer is None:
+            return torch.zeros(neuron.numel(), 2, *in_shape, dtype=like.dtype, device=like.device), 0.0
+        m = _layer_rows(layer, in_shape, out_shape, like)
+        if m is None:
+            return None
+        r = m[neuron]
+        b = layer_bias(layer, in_shape, like).flatten()[neuron]
+        return torch.stack([r, -r], 1), torch.stack([b, -b], 1)
+
+    parts = {"z": (pair.f, None), "delta": (pair.diff, pair.g), "g": (twin.aligned_g.layers[i - 1], None)}[target]
+    mu, lam = rows(parts[0]), (rows(parts[1]) if parts[1] is not None else None)
+    if mu is None or (parts[1] is not None and lam is None):
+        return None
+    # the constant is the bias of the pair's first part: b (z), b' (g) or b' - b (delta; W' carries no bias)
+    return mu[0], (None if lam is None else lam[0]), mu[1]
 
 
 def _backsub_rows(twin, lines, i, lower, upper, need: torch.Tensor, shape, target: str):
     """Bounds of the needed neurons of layer i, +-inf elsewhere: f's z ("z", through f alone: the delta path
     of those rows is identically zero), the difference delta ("delta", through the differential graph) or
-    g's z' ("g", through g alone)."""
+    g's z' ("g", through g alone). The needed (box, neuron) pairs are gathered into one batch (no padding),
+    so the cost follows the number of unstable neurons."""
     bsz, w = need.shape
     inf = float("inf")
     new_up = torch.full((bsz, w), inf, dtype=lower.dtype, device=lower.device)
     new_lo = torch.full((bsz, w), -inf, dtype=lower.dtype, device=lower.device)
-    order, valid = _gather_rows(need)
-    k = order.shape[1]
-    if k == 0:
+    box, neuron = torch.nonzero(need, as_tuple=True)
+    r = box.numel()
+    if r == 0:
         return new_lo, new_up
-    rows = (torch.nn.functional.one_hot(order, w).to(lower.dtype) * valid.unsqueeze(-1)).reshape(bsz, k, *shape)
-    both = torch.cat([rows, -rows], 1)
-    if target == "g":
-        coef, const = g_backward_partial(twin, lines, both, i)
-    elif target == "delta":
-        coef, const = diff_backward_partial(twin, lines, torch.zeros_like(both), both, i)
+    first = _first_step(twin, i, neuron, target, lower)
+    if first is not None:
+        mu, lam, const0 = first
+        end = i - 1
     else:
-        coef, const = diff_backward_partial(twin, lines, both, None, i)
-    ub = concretize_upper(coef, const, lower, upper)
-    up = torch.where(valid, ub[:, :k], inf)  # padded rows carry +-inf: the reduction keeps valid values
-    lo = torch.where(valid, -ub[:, k:], -inf)
-    return new_lo.scatter_reduce(1, order, lo, "amax"), new_up.scatter_reduce(1, order, up, "amin")
+        rows = torch.nn.functional.one_hot(neuron, w).to(lower.dtype).reshape(r, 1, *shape)
+        both = torch.cat([rows, -rows], 1)
+        mu, lam, const0, end = (torch.zeros_like(both), both, 0.0, i) if target == "delta" else (both, None, 0.0, i)
+    if target == "g":
+        coef, const = g_backward_partial(twin, lines, mu, end, box)
+    else:
+        coef, const = diff_backward_partial(twin, lines, mu, lam, end, box)
+    ub = concretize_upper(coef, const + const0, lower[box], upper[box])
+    new_up[box, neuron] = ub[:, 0]
+    new_lo[box, neuron] = -ub[:, 1]
+    return new_lo, new_up
 
 
 def _refine_unstable(twin: Twin, lines, i: int, lower, upper, zl, zu, gl, gu, dl, du, direct_g: bool = True):
@@ -348,6 +421,7 @@ def diff_bounds(
     c1: torch.Tensor,
     c2: torch.Tensor,
     intermediate: str = "forward",
+    prior: torch.Tensor | None = None,
 ) -> SpecBounds:
     """Differential bounds of c1 . f + c2 . g on aligned twins.
 
@@ -355,11 +429,21 @@ def diff_bounds(
     Returns: SpecBounds (B, K) with the final pass's input coefficients (branching hints).
     Method: forward symbolic differential pass for intermediate bounds (ReluDiff/NeuroDiff lines), then the
     spec back-substituted through the differential graph; the result is intersected with interval bounds.
+    With intermediate="backward", a second pass refines the unstable neurons by back-substitution, starting
+    from the first pass's bounds, and the two final bounds are intersected (never looser than "forward").
+    `prior`: packed intermediate bounds of a superset of each box (`SpecBounds.state` of the parent box).
     Guarantee: sound (float64 + outward widening); not complete.
     Reference: Paulsen et al., ReluDiff (ICSE 2020) and NeuroDiff (ASE 2020).
     """
-    _, lines, _ = diff_forward(twin, lower, upper, refine=intermediate == "backward")
-    return _final_pass(twin, lines, lower, upper, c1, c2)
+    inter, lines, _ = diff_forward(twin, lower, upper, prior=prior)
+    res = _final_pass(twin, lines, lower, upper, c1, c2)
+    if intermediate == "backward" and inter.z:
+        # refinement starts from the forward pass's bounds: tighter intermediate bounds can still change which
+        # lines are chosen and make later layers or the final bound looser, so both results are intersected
+        inter, lines, _ = diff_forward(twin, lower, upper, refine=True, prior=inter.pack())
+        refined = _final_pass(twin, lines, lower, upper, c1, c2)
+        res = replace(refined, lower=torch.maximum(res.lower, refined.lower), upper=torch.minimum(res.upper, refined.upper))
+    return replace(res, state=inter.pack() if inter.z else None)
 
 
 def _final_pass(twin: Twin, lines: dict, lower, upper, c1, c2) -> SpecBounds:

@@ -111,7 +111,7 @@ class Network:
             x = x.reshape(x.shape[0], *self.input_shape)
         for layer in self.layers:
             x = layer.forward(x)
-        return x.reshape(x.shape[0], -1)
+        return x.flatten(1) if x.dim() > 1 else x.reshape(-1, 1)
 
     def __call__(self, x: Any, dtype: torch.dtype | None = None) -> Any:
         """Forward pass: numpy in -> numpy out (float64 by default), torch in -> torch out."""

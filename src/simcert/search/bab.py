@@ -9,6 +9,7 @@ bisects the rest along the input with the largest `|coefficient| * width` of the
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class SearchOptions:
     informative_ratio: float = 0.9  # the cheap ranking is used only where its best split cuts slack below this
     max_strong_branching: int = 64  # at most this many stagnant boxes per step get real-engine strong branching
     deadline: float | None = None  # time.perf_counter() value after which the search yields "unresolved"
+    max_state_mb: float = 2048.0  # memory cap on the frontier's stored intermediate bounds (then: no warm start)
     dtype: torch.dtype = torch.float64
     device: str = "cpu"
 
@@ -67,9 +69,32 @@ def _log_volume(lower: torch.Tensor, upper: torch.Tensor, active: torch.Tensor) 
     return torch.log(w).sum(dim=1)
 
 
+def accepts_prior(fn: BoundFn | None) -> bool:
+    """Whether an engine takes `prior=` (intermediate bounds of a superset box, `SpecBounds.state`)."""
+    if fn is None:
+        return False
+    try:
+        return "prior" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _bound(fn: BoundFn, twin, prob: SpecProblem, lo: torch.Tensor, hi: torch.Tensor,
+           prior: torch.Tensor | None) -> SpecBounds:
+    """One engine call, warm-started with the parents' intermediate bounds where the engine takes them."""
+    if prior is not None and accepts_prior(fn):
+        return fn(twin, lo, hi, prob.c1, prob.c2, prior=prior)  # type: ignore[call-arg]
+    return fn(twin, lo, hi, prob.c1, prob.c2)
+
+
 def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tensor, hi: torch.Tensor,
-                      active: torch.Tensor, with_parent: bool = False):
+                      active: torch.Tensor, with_parent: bool = False, prior: torch.Tensor | None = None,
+                      root_width: torch.Tensor | None = None):
     """For each box (B, n), the input whose bisection gives children with the least remaining slack.
+
+    Near-ties (children within 1% of the best) go to the input that is widest relative to `root_width`: where
+    no single bisection helps, all inputs tie up to rounding, and taking the argmin would bisect one input
+    down to nothing while the others stay wide (the box then never shrinks where it matters).
 
     With `with_parent`, also returns each box's best child slack divided by the box's own slack under the same
     engine (near 1: the engine sees no split that helps, so its ranking is uninformative).
@@ -83,29 +108,35 @@ def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tens
     c_hi[:, 2 * j, dims] = mid[:, dims]
     c_lo[:, 2 * j + 1, dims] = mid[:, dims]
     all_lo, all_hi = c_lo.reshape(-1, lo.shape[1]), c_hi.reshape(-1, lo.shape[1])
+    all_prior = None if prior is None else prior.repeat_interleave(2 * d, 0)
     if with_parent:
         all_lo, all_hi = torch.cat([all_lo, lo]), torch.cat([all_hi, hi])
+        all_prior = None if prior is None else torch.cat([all_prior, prior])
     with torch.no_grad():
-        bounds = bound_fn(twin, all_lo, all_hi, prob.c1, prob.c2)
+        bounds = _bound(bound_fn, twin, prob, all_lo, all_hi, all_prior)
     slack = (torch.clamp(prob.lo - bounds.lower, min=0) + torch.clamp(bounds.upper - prob.hi, min=0)).sum(1)
     per_child = slack[: b * 2 * d].reshape(b, d, 2).max(dim=2).values
-    best = per_child.min(dim=1)
+    best = per_child.min(dim=1).values
+    near = per_child <= best.unsqueeze(1) * 1.01 + 1e-12
+    rel_width = (hi - lo)[:, dims] / (root_width[dims] if root_width is not None else 1.0)
+    choice = torch.where(near, rel_width, torch.full_like(rel_width, -1.0)).argmax(dim=1)
     if not with_parent:
-        return dims[best.indices], per_child
-    return dims[best.indices], best.values / slack[b * 2 * d :].clamp(min=1e-300)
+        return dims[choice], per_child
+    return dims[choice], best / slack[b * 2 * d :].clamp(min=1e-300)
 
 
 def _screened_bounds(twin, prob: SpecProblem, bound_fn: BoundFn, screen_fn: BoundFn | None,
-                     lo: torch.Tensor, hi: torch.Tensor) -> SpecBounds:
+                     lo: torch.Tensor, hi: torch.Tensor, prior: torch.Tensor | None = None) -> SpecBounds:
     """Bounds of a batch: the cheap `screen_fn` first, the main engine only on the boxes it leaves open (both
-    are sound, so the open boxes keep the intersection)."""
+    are sound, so the open boxes keep the intersection). The state of boxes the screen proved is the prior's
+    (they are not split again)."""
     if screen_fn is None:
-        return bound_fn(twin, lo, hi, prob.c1, prob.c2)
-    cheap = screen_fn(twin, lo, hi, prob.c1, prob.c2)
+        return _bound(bound_fn, twin, prob, lo, hi, prior)
+    cheap = _bound(screen_fn, twin, prob, lo, hi, prior)
     hard = torch.nonzero(~prob.proven(cheap)).flatten()
     if hard.numel() == 0:
         return cheap
-    full = bound_fn(twin, lo[hard], hi[hard], prob.c1, prob.c2)
+    full = _bound(bound_fn, twin, prob, lo[hard], hi[hard], None if prior is None else prior[hard])
     lower, upper = cheap.lower.clone(), cheap.upper.clone()
     lower[hard] = torch.maximum(full.lower, lower[hard])
     upper[hard] = torch.minimum(full.upper, upper[hard])
@@ -115,7 +146,11 @@ def _screened_bounds(twin, prob: SpecProblem, bound_fn: BoundFn, screen_fn: Boun
         if cheap.input_coeffs is not None:
             coeffs = cheap.input_coeffs.clone()
         coeffs[hard] = full.input_coeffs
-    return SpecBounds(lower, upper, coeffs)
+    state = None
+    if full.state is not None and (prior is not None or hard.numel() == lo.shape[0]):
+        state = full.state if prior is None else prior.clone()
+        state[hard] = full.state
+    return SpecBounds(lower, upper, coeffs, state)
 
 
 def branch_and_bound(
@@ -139,12 +174,16 @@ def branch_and_bound(
     lo0 = lower.to(dtype=dt, device=dev).reshape(1, -1)
     hi0 = upper.to(dtype=dt, device=dev).reshape(1, -1)
     active = (hi0 - lo0)[0] > 0
+    root_width = torch.where(active, hi0[0] - lo0[0], torch.ones_like(hi0[0]))
     root_logvol = float(_log_volume(lo0, hi0, active)[0]) if active.any() else 0.0
     k = prob.rows
     inf = torch.full((k,), math.inf, dtype=dt, device=dev)
-    # frontier boxes and the bounds of their parent (valid for them too)
+    # frontier boxes, the bounds of their parent (valid for them too) and the parent's intermediate bounds
+    # (the engine's warm start; None when the engine keeps none or the memory cap was reached)
     f_lo, f_hi = lo0, hi0
     f_blo, f_bhi = -inf.unsqueeze(0), inf.unsqueeze(0)
+    f_st: torch.Tensor | None = None
+    keep_state = True
     done_lo, done_hi = inf.clone(), -inf.clone()  # running min/max over finished leaves
     proven_frac = 0.0
     sb_cap = options.max_strong_branching  # adaptive: strong branching of stagnant boxes per step
@@ -174,8 +213,11 @@ def branch_and_bound(
         b_lo, b_hi = f_lo[-take:], f_hi[-take:]
         p_blo, p_bhi = f_blo[-take:], f_bhi[-take:]
         f_lo, f_hi, f_blo, f_bhi = f_lo[:-take], f_hi[:-take], f_blo[:-take], f_bhi[:-take]
+        b_st = None
+        if f_st is not None:
+            b_st, f_st = f_st[-take:], f_st[:-take]
         with torch.no_grad():
-            bounds = _screened_bounds(twin, prob, bound_fn, options.screen_fn, b_lo, b_hi)
+            bounds = _screened_bounds(twin, prob, bound_fn, options.screen_fn, b_lo, b_hi, b_st)
         state.boxes_bounded += take
         proven = prob.proven(bounds)
         # counterexample candidates from the unproven boxes
@@ -200,6 +242,7 @@ def branch_and_bound(
         if open_idx.numel():
             o_lo, o_hi = b_lo[open_idx], b_hi[open_idx]
             o_blo, o_bhi = bounds.lower[open_idx], bounds.upper[open_idx]
+            o_st = bounds.state[open_idx] if (keep_state and bounds.state is not None) else None
             width = o_hi - o_lo
             if bounds.input_coeffs is not None and options.branching != "widest":
                 unresolved = ((o_blo < prob.lo) | (o_bhi > prob.hi)).to(dt)  # (B, K)
@@ -218,13 +261,16 @@ def branch_and_bound(
                     # rank the splits of the other boxes with a cheap engine
                     cheap = torch.nonzero(~stagnant).flatten()
                     cheap_dim, ratio = _strong_branching(
-                        twin, prob, options.branching_fn, o_lo[cheap], o_hi[cheap], active, with_parent=True
+                        twin, prob, options.branching_fn, o_lo[cheap], o_hi[cheap], active, with_parent=True,
+                        prior=None if o_st is None else o_st[cheap], root_width=root_width,
                     )
                     informative = ratio < options.informative_ratio  # else keep the smear choice
                     dim[cheap[informative]] = cheap_dim[informative]
                 if stagnant.any() and sb_cap > 0:
                     sb = torch.nonzero(stagnant).flatten()[:sb_cap]
-                    best_dim, per_child = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active)
+                    best_dim, per_child = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active,
+                                                            prior=None if o_st is None else o_st[sb],
+                                                            root_width=root_width)
                     state.boxes_bounded += 2 * int(active.sum()) * sb.numel()
                     # adapt the budget: keep it where the best split clearly beats the heuristic's choice
                     pos = torch.cumsum(active.to(torch.long), 0) - 1  # input index -> column of per_child
@@ -244,6 +290,14 @@ def branch_and_bound(
             f_hi = torch.cat([f_hi, left_hi, o_hi])
             f_blo = torch.cat([f_blo, o_blo, o_blo])
             f_bhi = torch.cat([f_bhi, o_bhi, o_bhi])
+            if f_st is not None or f_lo.shape[0] == 2 * open_idx.numel():  # states aligned with the frontier
+                if o_st is None:
+                    f_st = None
+                else:
+                    f_st = torch.cat([o_st, o_st]) if f_st is None else torch.cat([f_st, o_st, o_st])
+                if f_st is not None and f_st.numel() * f_st.element_size() > options.max_state_mb * 2**20:
+                    keep_state, f_st = False, None
+                    state.notes.append("warm-start memory cap reached: intermediate bounds no longer reused")
             if f_lo.shape[0] > options.max_frontier:
                 state.notes.append("frontier limit reached")
                 state.lower = torch.minimum(done_lo, f_blo.min(0).values)
