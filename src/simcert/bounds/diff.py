@@ -88,22 +88,17 @@ def _eq_affine(layer: Layer, up: torch.Tensor, lo: torch.Tensor, in_shape: Shape
     return new_up, new_lo
 
 
-def _eq_bounds(up: torch.Tensor, lo: torch.Tensor, box_c: torch.Tensor, box_r: torch.Tensor):
-    """Concrete (lower of L, upper of U) over the box; box_c/box_r: (B, n)."""
-    shape = up.shape[2:]
-    bsz, rows = up.shape[:2]
-    u = up.reshape(bsz, rows, -1)
-    l = lo.reshape(bsz, rows, -1)
-    hi = u[:, -1] + torch.einsum("bnw,bn->bw", u[:, :-1], box_c) + torch.einsum("bnw,bn->bw", u[:, :-1].abs(), box_r)
-    lw = l[:, -1] + torch.einsum("bnw,bn->bw", l[:, :-1], box_c) - torch.einsum("bnw,bn->bw", l[:, :-1].abs(), box_r)
-    return lw.reshape(bsz, *shape), hi.reshape(bsz, *shape)
-
-
 def _ranges(up: torch.Tensor, lo: torch.Tensor, box_c: torch.Tensor, box_r: torch.Tensor):
-    """(min U, max U, min L, max L) of an equation pair over the box."""
-    u_min, u_max = _eq_bounds(up, up, box_c, box_r)
-    l_min, l_max = _eq_bounds(lo, lo, box_c, box_r)
-    return u_min, u_max, l_min, l_max
+    """(min U, max U, min L, max L) of an equation pair over the box: value at the centre -+ |coefficients|.radius."""
+    shape = up.shape[2:]
+    bsz = up.shape[0]
+    out = []
+    for eq in (up, lo):
+        e = eq.reshape(bsz, eq.shape[1], -1)
+        mid = e[:, -1] + torch.einsum("bnw,bn->bw", e[:, :-1], box_c)
+        rad = torch.einsum("bnw,bn->bw", e[:, :-1].abs(), box_r)
+        out += [(mid - rad).reshape(bsz, *shape), (mid + rad).reshape(bsz, *shape)]
+    return tuple(out)
 
 
 def _eq_lines(r: ActivationLines, up: torch.Tensor, lo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
