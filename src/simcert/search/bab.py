@@ -9,6 +9,7 @@ bisects the rest along the input with the largest `|coefficient| * width` of the
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import time
@@ -69,6 +70,7 @@ def _log_volume(lower: torch.Tensor, upper: torch.Tensor, active: torch.Tensor) 
     return torch.log(w).sum(dim=1)
 
 
+@functools.lru_cache(maxsize=64)
 def accepts_prior(fn: BoundFn | None) -> bool:
     """Whether an engine takes `prior=` (intermediate bounds of a superset box, `SpecBounds.state`)."""
     if fn is None:
