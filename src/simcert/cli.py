@@ -25,6 +25,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError
+from .runtime import tune_allocator
 from .verify import METHODS
 
 __all__ = [
@@ -894,6 +895,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     `simcert: error: <message>` on stderr and returns 2, never a traceback.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    tune_allocator()  # a process-wide setting: fine for the command line, which owns the process
     try:
         rv = cli.main(args=args, prog_name="simcert", standalone_mode=False, obj={"argv": ["simcert", *args]})
     except click.exceptions.NoArgsIsHelpError as exc:  # `simcert` alone: show the help

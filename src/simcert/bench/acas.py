@@ -50,9 +50,11 @@ def acas_pair(net_id: str, root: Path | None = None):
 def _run_one(run: AcasRun) -> dict:
     import torch
 
+    from ..runtime import tune_allocator
     from ..verify import verify
 
     torch.set_num_threads(1)
+    tune_allocator()
     f, g = acas_pair(run.net)
     prop = acas_property(run.prop)
     region = acas_region(run.prop, f)

@@ -158,8 +158,10 @@ def _screened_bounds(twin, prob: SpecProblem, bound_fn: BoundFn, screen_fn: Boun
             coeffs = cheap.input_coeffs.clone()
         coeffs[hard] = full.input_coeffs
     state = None
-    if full.state is not None and (prior is not None or hard.numel() == lo.shape[0]):
-        state = full.state if prior is None else prior.clone()
+    if full.state is not None and hard.numel() == lo.shape[0]:
+        state = full.state
+    elif full.state is not None and prior is not None:
+        state = prior.clone()
         state[hard] = full.state
     return SpecBounds(lower, upper, coeffs, state)
 
@@ -201,16 +203,6 @@ def branch_and_bound(
     per_box_s = 0.0  # seconds per box of the last step (sizes the last batch before the deadline)
     state = SearchState(lower=-inf.clone(), upper=inf.clone())
 
-    # attack the whole region first: cheap and finds most counterexamples
-    x = first_violation(twin, prob, torch.cat([box_candidates(lo0, hi0, None),
-                                               pgd_attack(twin, prob, lo0, hi0, options.attack_starts,
-                                                          options.attack_steps, gen)]))
-    if x is not None:
-        state.done, state.verdict, state.counterexample = True, "violated", x
-        state.elapsed = time.perf_counter() - t0
-        yield state
-        return
-
     while f_lo.shape[0] > 0:
         if options.deadline is not None and time.perf_counter() > options.deadline:
             state.done, state.verdict = True, "unresolved"
@@ -231,11 +223,16 @@ def branch_and_bound(
             bounds = _screened_bounds(twin, prob, bound_fn, options.screen_fn, b_lo, b_hi, b_st)
         state.boxes_bounded += take
         proven = prob.proven(bounds)
-        # counterexample candidates from the unproven boxes
+        # counterexample candidates from the unproven boxes; the first time, also a gradient attack on the
+        # whole region (cheap, finds most counterexamples; skipped when the root box is proven at once)
         open_idx = torch.nonzero(~proven).flatten()
         if open_idx.numel():
             coeffs = None if bounds.input_coeffs is None else bounds.input_coeffs[open_idx]
-            x = first_violation(twin, prob, box_candidates(b_lo[open_idx], b_hi[open_idx], coeffs))
+            points = box_candidates(b_lo[open_idx], b_hi[open_idx], coeffs)
+            if state.steps == 0 and options.attack_starts > 0:
+                points = torch.cat([points, pgd_attack(twin, prob, lo0, hi0, options.attack_starts,
+                                                       options.attack_steps, gen)])
+            x = first_violation(twin, prob, points)
             if x is not None:
                 state.done, state.verdict, state.counterexample = True, "violated", x
                 state.elapsed = time.perf_counter() - t0
