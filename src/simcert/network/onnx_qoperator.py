@@ -1,6 +1,6 @@
-"""Quantized ONNX operators for `onnx_io`'s reader: QOperator graphs and quantizer-made QDQ graphs.
+"""Quantized ONNX operators for `onnx_read`'s reader: QOperator graphs and quantizer-made QDQ graphs.
 
-`onnx_io._Reader._node` asks `claims(reader, node)` first and lets `handle(reader, node)` read the nodes
+`onnx_read._Reader._node` asks `claims(reader, node)` first and lets `handle(reader, node)` read the nodes
 claimed here. A QLinear op is "dequantize the inputs, float op, requantize the output", so it becomes
 existing layers. The reader's pending QuantizeLinear (`dyn.quant`: the current tensor holds integers q
 with real value scale * (q - zero_point)) is what an integer tensor is:
@@ -18,7 +18,7 @@ with real value scale * (q - zero_point)) is what an integer tensor is:
                                                      Dense(W - w_zp): the int32 accumulator (q - a_zp) @ (W - w_zp)
     Reshape/Flatten/(Un)Squeeze/Transpose/Identity on a per-tensor quantized tensor: moved before the
                                                      pending quantization (they commute with it)
-    DequantizeLinear (ai.onnx or com.microsoft)   -> QuantizeActivation(pending), as in onnx_io
+    DequantizeLinear (ai.onnx or com.microsoft)   -> QuantizeActivation(pending), as in onnx_ops
 
 DynamicQuantizeLinear (run-time scales, `quantize_dynamic`), the other QLinear*/contrib quantized ops and
 ConvInteger raise UnsupportedOpError naming the op.
@@ -120,7 +120,7 @@ def _state(r: Any) -> _State:
 
 
 def claims(r: Any, node: Any) -> bool:
-    """Whether this module reads `node` (called by onnx_io's reader before its own dispatch)."""
+    """Whether this module reads `node` (called by onnx_read's reader before its own dispatch)."""
     _state(r)  # created at the first node, while the dynamic tensor is still the network input
     op = node.op_type
     if op in _QOPS or op in _REJECT or (op.startswith("QLinear") and node.domain in ("", "ai.onnx", _MS)):
@@ -179,9 +179,9 @@ def handle(r: Any, node: Any) -> None:
 
 
 def _io() -> Any:
-    from . import onnx_io
+    from . import onnx_ops
 
-    return onnx_io
+    return onnx_ops
 
 
 def _opt(node: Any, i: int) -> str | None:
@@ -327,7 +327,7 @@ def _dequant_weight(r: Any, node: Any, w_i: int, s_i: int, z_i: int, axis: int) 
 
 
 def _op_quantize(r: Any, node: Any, dyn: Any) -> None:
-    """QuantizeLinear on the dynamic tensor (onnx_io's rule) plus the slack of a quantizer-made graph."""
+    """QuantizeLinear on the dynamic tensor (onnx_ops' rule) plus the slack of a quantizer-made graph."""
     if dyn.quant is not None:
         raise r.unsupported(node, "quantizes an integer tensor")
     _io()._op_quantize(r, node, dyn)
