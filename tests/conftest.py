@@ -9,9 +9,12 @@ import pytest
 import torch
 
 from simcert.paths import benchmarks_dir
+from simcert.runtime import tune_allocator
 
-# Small matrix products are far faster with one thread on 2-core machines (see docs/benchmarks.md).
+# Small matrix products are far faster with one thread on 2-core machines (see docs/benchmarks.md), and the
+# engines' many-MiB temporaries with glibc keeping freed blocks (simcert.runtime).
 torch.set_num_threads(1)
+tune_allocator()
 
 
 @pytest.fixture(scope="session")

@@ -342,6 +342,9 @@ def _mnist_rows(cfg: QuantConfig) -> list[dict]:
 
 
 def _task(job: tuple[str, str | None, QuantConfig]) -> list[dict]:
+    from ..runtime import tune_allocator
+
+    tune_allocator()  # spawned workers do not inherit the parent's setting
     kind, net, cfg = job
     return _mnist_rows(cfg) if kind == "mnist" else _acas_net_rows(str(net), cfg)
 
