@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-import simcert.cli as cli_module
+import simcert.cli_commands.certify as certify_module  # the certify body looks up _stderr_console here
 from simcert.stats.certify import CertifyProgress
 
 
@@ -36,7 +36,7 @@ def test_certify_property_options_are_checked(run, pair, extra) -> None:
 
 def _fake_terminal(monkeypatch) -> io.StringIO:
     buf = io.StringIO()
-    monkeypatch.setattr(cli_module, "_stderr_console",
+    monkeypatch.setattr(certify_module, "_stderr_console",
                         lambda: Console(file=buf, force_terminal=True, width=160, highlight=False))
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     return buf
@@ -56,7 +56,7 @@ def test_progress_shows_on_a_terminal_and_not_with_quiet(run, pair, monkeypatch)
 
 def test_no_progress_when_stderr_is_not_a_terminal(run, pair, monkeypatch) -> None:
     buf = io.StringIO()
-    monkeypatch.setattr(cli_module, "_stderr_console", lambda: Console(file=buf, force_terminal=True))
+    monkeypatch.setattr(certify_module, "_stderr_console", lambda: Console(file=buf, force_terminal=True))
     r = run("certify", pair.ref, pair.twin, *pair.region(), "--eps", 3 * pair.sampled_max, "--samples", 2000)
     assert r.code == 0 and buf.getvalue() == "" and r.err == ""
 

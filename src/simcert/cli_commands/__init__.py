@@ -1,0 +1,1 @@
+"""The bodies of the `simcert` commands: `simcert.cli` parses the options and calls `_<command>_body` here."""
