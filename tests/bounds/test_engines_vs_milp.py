@@ -59,6 +59,9 @@ def test_verify_verdicts_agree_with_milp(seed):
     for eps in (0.5 * worst, 1.5 * worst):
         for method in ("diff", "crown", "interval"):
             res = verify(f, g, box, EpsEquivalence(eps), method=method, timeout=20)
+            # the reported bounds are certified for the region whatever the verdict (violated included)
+            assert np.isfinite(res.lower).all() and np.isfinite(res.upper).all(), (method, res.verdict)
+            assert res.lower[0] <= exact.lower[0] + 1e-6 and res.upper[0] >= exact.upper[0] - 1e-6
             if res.verdict == "holds":
                 assert worst <= eps + 1e-6, (method, eps, worst)
             if res.verdict == "violated":

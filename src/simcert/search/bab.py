@@ -234,6 +234,10 @@ def branch_and_bound(
                                                        options.attack_steps, gen)])
             x = first_violation(twin, prob, points)
             if x is not None:
+                # bounds valid for the whole region: finished leaves, this batch and the rest of the frontier
+                batch_lo, batch_hi = torch.cat([bounds.lower, f_blo]), torch.cat([bounds.upper, f_bhi])
+                state.lower = torch.minimum(done_lo, batch_lo.min(0).values)
+                state.upper = torch.maximum(done_hi, batch_hi.max(0).values)
                 state.done, state.verdict, state.counterexample = True, "violated", x
                 state.elapsed = time.perf_counter() - t0
                 yield state
