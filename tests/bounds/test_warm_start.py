@@ -141,3 +141,29 @@ def test_engines_without_a_state_leave_it_empty():
     for name in ("interval", "crown"):
         assert ENGINES[name](twin, lo, hi, -torch.eye(2, dtype=DT), torch.eye(2, dtype=DT)).state is None
     assert dataclasses.fields(ENGINES["diff"](twin, lo, hi, -torch.eye(2, dtype=DT), torch.eye(2, dtype=DT)))
+
+
+@pytest.mark.parametrize("name,f,g", list(twins()), ids=[t[0] for t in twins()])
+def test_settled_boxes_skip_refinement_only(name, f, g):
+    """Boxes a search marks settled keep the forward pass's bounds; every other box gets exactly the refined
+    bounds it gets without the mask; all of them contain sampled values."""
+    twin = Twin(f, g)
+    rng = np.random.default_rng(7)
+    lo, hi, _ = random_sub_boxes(rng, -torch.ones(1, 4, dtype=DT), torch.ones(1, 4, dtype=DT), 12)
+    c1 = -torch.eye(3, dtype=DT)[:1]
+    c2 = torch.eye(3, dtype=DT)[:1]
+    full = diff_bounds(twin, lo, hi, c1, c2, intermediate="backward")
+    forward = diff_bounds(twin, lo, hi, c1, c2)
+    mask = torch.zeros(lo.shape[0], dtype=torch.bool)
+    mask[::3] = True
+    part = diff_bounds(twin, lo, hi, c1, c2, intermediate="backward", settled=lambda b: mask)
+    torch.testing.assert_close(part.lower[mask], forward.lower[mask])
+    torch.testing.assert_close(part.upper[~mask], full.upper[~mask])
+    torch.testing.assert_close(part.lower[~mask], full.lower[~mask])
+    torch.testing.assert_close(part.state[~mask], full.state[~mask])
+    none = diff_bounds(twin, lo, hi, c1, c2, intermediate="backward", settled=lambda b: torch.zeros_like(mask))
+    torch.testing.assert_close(none.upper, full.upper)
+    x = lo[:, None] + (hi - lo)[:, None] * torch.rand(lo.shape[0], 200, 4, dtype=DT)
+    xs = x.reshape(-1, 4)
+    d = (g.forward(xs)[:, 0] - f.forward(xs)[:, 0]).reshape(lo.shape[0], 200)
+    assert (part.lower[:, 0, None] <= d + 1e-9).all() and (d <= part.upper[:, 0, None] + 1e-9).all()

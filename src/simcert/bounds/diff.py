@@ -18,6 +18,7 @@ Two passes:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import torch
 
@@ -417,6 +418,7 @@ def diff_bounds(
     c2: torch.Tensor,
     intermediate: str = "forward",
     prior: torch.Tensor | None = None,
+    settled: Callable[[SpecBounds], torch.Tensor] | None = None,
 ) -> SpecBounds:
     """Differential bounds of c1 . f + c2 . g on aligned twins.
 
@@ -427,18 +429,31 @@ def diff_bounds(
     With intermediate="backward", a second pass refines the unstable neurons by back-substitution, starting
     from the first pass's bounds, and the two final bounds are intersected (never looser than "forward").
     `prior`: packed intermediate bounds of a superset of each box (`SpecBounds.state` of the parent box).
+    `settled`: (B,) mask of boxes whose bounds already suffice (a search's "proven"); those skip refinement.
     Guarantee: sound (float64 + outward widening); not complete.
     Reference: Paulsen et al., ReluDiff (ICSE 2020) and NeuroDiff (ASE 2020).
     """
     inter, lines, _ = diff_forward(twin, lower, upper, prior=prior)
-    res = _final_pass(twin, lines, lower, upper, c1, c2)
-    if intermediate == "backward" and inter.z:
-        # refinement starts from the forward pass's bounds: tighter intermediate bounds can still change which
-        # lines are chosen and make later layers or the final bound looser, so both results are intersected
-        inter, lines, _ = diff_forward(twin, lower, upper, refine=True, prior=inter.pack())
-        refined = _final_pass(twin, lines, lower, upper, c1, c2)
-        res = replace(refined, lower=torch.maximum(res.lower, refined.lower), upper=torch.minimum(res.upper, refined.upper))
-    return replace(res, state=inter.pack() if inter.z else None)
+    res = replace(_final_pass(twin, lines, lower, upper, c1, c2), state=inter.pack() if inter.z else None)
+    if intermediate != "backward" or not inter.z:
+        return res
+    todo = None if settled is None else torch.nonzero(~settled(res)).flatten()
+    if todo is not None and todo.numel() == 0:
+        return res
+    # refinement starts from the forward pass's bounds: tighter intermediate bounds can still change which
+    # lines are chosen and make later layers or the final bound looser, so both results are intersected
+    take = (lambda t: t) if todo is None else (lambda t: t.index_select(0, todo))  # noqa: E731
+    lo_box, hi_box = take(lower), take(upper)
+    inter, lines, _ = diff_forward(twin, lo_box, hi_box, refine=True, prior=take(res.state))
+    refined = _final_pass(twin, lines, lo_box, hi_box, c1, c2)
+    new_lo, new_hi = torch.maximum(take(res.lower), refined.lower), torch.minimum(take(res.upper), refined.upper)
+    if todo is None:
+        return replace(refined, lower=new_lo, upper=new_hi, state=inter.pack())
+    out = replace(res, lower=res.lower.clone(), upper=res.upper.clone(), input_coeffs=res.input_coeffs.clone(),
+                  state=res.state.clone())
+    out.lower[todo], out.upper[todo], out.input_coeffs[todo] = new_lo, new_hi, refined.input_coeffs
+    out.state[todo] = inter.pack()
+    return out
 
 
 def _final_pass(twin: Twin, lines: dict, lower, upper, c1, c2) -> SpecBounds:

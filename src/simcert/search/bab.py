@@ -71,22 +71,27 @@ def _log_volume(lower: torch.Tensor, upper: torch.Tensor, active: torch.Tensor) 
 
 
 @functools.lru_cache(maxsize=64)
-def accepts_prior(fn: BoundFn | None) -> bool:
-    """Whether an engine takes `prior=` (intermediate bounds of a superset box, `SpecBounds.state`)."""
+def accepts(fn: BoundFn | None, name: str) -> bool:
+    """Whether an engine takes the keyword `name`: `prior` (intermediate bounds of a superset box,
+    `SpecBounds.state`) or `settled` (a mask of boxes already proven, which may skip refinement)."""
     if fn is None:
         return False
     try:
-        return "prior" in inspect.signature(fn).parameters
+        return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
 
 
 def _bound(fn: BoundFn, twin, prob: SpecProblem, lo: torch.Tensor, hi: torch.Tensor,
            prior: torch.Tensor | None) -> SpecBounds:
-    """One engine call, warm-started with the parents' intermediate bounds where the engine takes them."""
-    if prior is not None and accepts_prior(fn):
-        return fn(twin, lo, hi, prob.c1, prob.c2, prior=prior)  # type: ignore[call-arg]
-    return fn(twin, lo, hi, prob.c1, prob.c2)
+    """One engine call, warm-started with the parents' intermediate bounds where the engine takes them, and
+    told which boxes its cheap pass already proves (they skip the expensive one) where it can use that."""
+    kw: dict = {}
+    if prior is not None and accepts(fn, "prior"):
+        kw["prior"] = prior
+    if accepts(fn, "settled"):
+        kw["settled"] = prob.proven
+    return fn(twin, lo, hi, prob.c1, prob.c2, **kw)
 
 
 def _splittable(width: torch.Tensor, root_width: torch.Tensor) -> torch.Tensor:
