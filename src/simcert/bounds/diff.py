@@ -449,11 +449,10 @@ def diff_bounds(
     new_lo, new_hi = torch.maximum(take(res.lower), refined.lower), torch.minimum(take(res.upper), refined.upper)
     if todo is None:
         return replace(refined, lower=new_lo, upper=new_hi, state=inter.pack())
-    out = replace(res, lower=res.lower.clone(), upper=res.upper.clone(), input_coeffs=res.input_coeffs.clone(),
-                  state=res.state.clone())
-    out.lower[todo], out.upper[todo], out.input_coeffs[todo] = new_lo, new_hi, refined.input_coeffs
-    out.state[todo] = inter.pack()
-    return out
+    # res's tensors were made by this call: the refined boxes are written into them in place
+    res.lower[todo], res.upper[todo], res.input_coeffs[todo] = new_lo, new_hi, refined.input_coeffs
+    res.state[todo] = inter.pack()
+    return res
 
 
 def _final_pass(twin: Twin, lines: dict, lower, upper, c1, c2) -> SpecBounds:
