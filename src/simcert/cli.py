@@ -249,6 +249,8 @@ def report(**kw: Any) -> int:
 @click.option("--limit", type=int, metavar="N", help="Run only the first N instances.")
 @click.option("--eps", type=float, default=0.05, show_default=True, metavar="E", help="eps of the ACAS Xu suite.")
 @click.option("--workers", type=int, default=2, show_default=True, metavar="N", help="Worker processes (ACAS Xu).")
+@click.option("--threads", type=int, default=1, show_default=True, metavar="N",
+              help="Torch threads per worker (ACAS Xu).")
 def bench(**kw: Any) -> int:
     """Run a benchmark suite and write CSV results.
 

@@ -2,7 +2,8 @@
 
 Twins: `neurodiff-ase2020/compressed_nnets/*_16bit.nnet`, re-rounded to exact float16 (the files print the
 shortest decimal, see the benchmarks README). Regions: the raw-unit property boxes of METHODS.md section 7,
-normalized with the .nnet parameters; target output per property. One process per worker, one torch thread each.
+normalized with the .nnet parameters; target output per property. One process per worker, `threads` torch
+threads each (NeuroDiff's anchor times are one run at a time on 2 threads: compare with workers=1, threads=2).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class AcasRun:
     eps: float
     method: str = "auto"
     timeout: float = 300.0
+    threads: int = 1  # torch threads of the worker running it
 
 
 def acas_pair(net_id: str, root: Path | None = None):
@@ -53,7 +55,7 @@ def _run_one(run: AcasRun) -> dict:
     from ..runtime import tune_allocator
     from ..verify import verify
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(run.threads)
     tune_allocator()
     f, g = acas_pair(run.net)
     prop = acas_property(run.prop)
@@ -81,12 +83,13 @@ def run_acas_suite(
     *,
     timeout: float = 300.0,
     workers: int = 2,
+    threads: int = 1,
     method: str = "auto",
     select: Callable[[str, str], bool] | None = None,
     on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Run the suite (or the runs `select(prop, net)` keeps) and write one CSV row per run as it finishes."""
-    runs = [AcasRun(p, n, eps, method, timeout) for p, n in acas_suite() if select is None or select(p, n)]
+    runs = [AcasRun(p, n, eps, method, timeout, threads) for p, n in acas_suite() if select is None or select(p, n)]
     # longest first (prop 1 and the big boxes), so the workers finish together
     runs.sort(key=lambda r: (r.prop != "1", r.prop, r.net))
     out_csv = Path(out_csv)

@@ -43,6 +43,7 @@ def run_suite(
     limit: int | None = None,
     eps: float = 0.05,
     workers: int = 2,
+    threads: int = 1,
     on_row: Callable[[dict], None] | None = None,
 ) -> Path:
     """Run one suite and return the CSV path (docs/bench-data/<suite>.csv by default)."""
@@ -69,7 +70,7 @@ def run_suite(
             keep = set(acas_suite()[:limit])
             select = lambda p, n: (p, n) in keep  # noqa: E731
         run_acas_suite(eps, path, timeout=timeout or 300.0, workers=workers,
-                       method=methods[0] if methods else "auto", select=select, on_result=on_row)
+                       threads=threads, method=methods[0] if methods else "auto", select=select, on_result=on_row)
         return path
     if suite == "acas-root":
         from .acas import root_width_rows

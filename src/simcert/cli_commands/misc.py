@@ -59,7 +59,7 @@ def _report_body(cert: str, html: str | None) -> int:
 
 
 def _bench_body(suite: str, out: str | None, methods: tuple[str, ...], timeout: float | None, limit: int | None,
-                eps: float, workers: int) -> int:
+                eps: float, workers: int, threads: int) -> int:
     import torch
 
     from ..bench.runner import run_suite
@@ -67,7 +67,10 @@ def _bench_body(suite: str, out: str | None, methods: tuple[str, ...], timeout: 
     torch.set_num_threads(1)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    if threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
     path = run_suite(suite, out, methods=methods, timeout=timeout, limit=limit, eps=eps, workers=workers,
+                     threads=threads,
                      on_row=lambda row: click.echo(", ".join(f"{k}={v}" for k, v in row.items()), err=True))
     click.echo(str(path))
     return 0
