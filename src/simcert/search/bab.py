@@ -32,6 +32,8 @@ class SearchOptions:
     max_frontier: int = 2_000_000
     attack_starts: int = 64
     attack_steps: int = 30
+    attack_after: int = 2  # the gradient attack on the whole region runs at the first step >= this with open
+    # boxes (the search proves most easy instances within two steps, where the attack would be wasted)
     seed: int = 0
     stagnation: float = 0.7  # a child whose slack is above this fraction of its parent's is "stagnant"
     strong_branching_max_dims: int = 16
@@ -45,6 +47,8 @@ class SearchOptions:
     deadline: float | None = None  # time.perf_counter() value after which the search yields "unresolved"
     max_state_mb: float = 2048.0  # memory cap on the frontier's stored intermediate bounds (then: no warm start)
     dtype: torch.dtype = torch.float64
+    ranking_dtype: torch.dtype | None = torch.float32  # the split-ranking passes (None: `dtype`); they only
+    # choose where to split, so their rounding cannot touch soundness (measured: 2x faster than float64 on ACAS)
     device: str = "cpu"
 
 
@@ -104,7 +108,8 @@ def _splittable(width: torch.Tensor, root_width: torch.Tensor) -> torch.Tensor:
 
 
 def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tensor, hi: torch.Tensor,
-                      active: torch.Tensor, with_parent: bool = False, root_width: torch.Tensor | None = None):
+                      active: torch.Tensor, with_parent: bool = False, root_width: torch.Tensor | None = None,
+                      dtype: torch.dtype | None = None):
     """For each box (B, n), the input whose bisection gives children with the least remaining slack.
 
     The children are bounded cold (no warm start): a parent's intermediate bounds would mask the differences
@@ -114,7 +119,13 @@ def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tens
 
     With `with_parent`, also returns each box's best child slack divided by the box's own slack under the same
     engine (near 1: the engine sees no split that helps, so its ranking is uninformative).
+    The children are bounded in `dtype` (default: the boxes'); only the choice of input is returned, so a
+    cheaper, less precise dtype cannot affect soundness.
     """
+    if dtype is not None and dtype != lo.dtype:
+        prob = prob.to(dtype, lo.device)
+        lo, hi = lo.to(dtype), hi.to(dtype)
+        root_width = None if root_width is None else root_width.to(dtype)
     dims = torch.nonzero(active).flatten()
     b, d = lo.shape[0], dims.numel()
     mid = (lo + hi) / 2
@@ -206,6 +217,7 @@ def branch_and_bound(
     proven_frac = 0.0
     sb_cap = options.max_strong_branching  # adaptive: strong branching of stagnant boxes per step
     per_box_s = 0.0  # seconds per box of the last step (sizes the last batch before the deadline)
+    attacked = False
     state = SearchState(lower=-inf.clone(), upper=inf.clone())
 
     while f_lo.shape[0] > 0:
@@ -228,13 +240,14 @@ def branch_and_bound(
             bounds = _screened_bounds(twin, prob, bound_fn, options.screen_fn, b_lo, b_hi, b_st)
         state.boxes_bounded += take
         proven = prob.proven(bounds)
-        # counterexample candidates from the unproven boxes; the first time, also a gradient attack on the
-        # whole region (cheap, finds most counterexamples; skipped when the root box is proven at once)
+        # counterexample candidates from the unproven boxes; once, also a gradient attack on the whole region
+        # (cheap, finds most counterexamples; skipped when the search ends within `attack_after` steps)
         open_idx = torch.nonzero(~proven).flatten()
         if open_idx.numel():
             coeffs = None if bounds.input_coeffs is None else bounds.input_coeffs[open_idx]
             points = box_candidates(b_lo[open_idx], b_hi[open_idx], coeffs)
-            if state.steps == 0 and options.attack_starts > 0:
+            if not attacked and state.steps >= options.attack_after and options.attack_starts > 0:
+                attacked = True
                 points = torch.cat([points, pgd_attack(twin, prob, lo0, hi0, options.attack_starts,
                                                        options.attack_steps, gen)])
             x = first_violation(twin, prob, points)
@@ -279,14 +292,14 @@ def branch_and_bound(
                     cheap = torch.nonzero(~stagnant).flatten()
                     cheap_dim, ratio = _strong_branching(
                         twin, prob, options.branching_fn, o_lo[cheap], o_hi[cheap], active, with_parent=True,
-                        root_width=root_width,
+                        root_width=root_width, dtype=options.ranking_dtype,
                     )
                     informative = ratio < options.informative_ratio  # else keep the smear choice
                     dim[cheap[informative]] = cheap_dim[informative]
                 if stagnant.any() and sb_cap > 0:
                     sb = torch.nonzero(stagnant).flatten()[:sb_cap]
                     best_dim, per_child = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active,
-                                                            root_width=root_width)
+                                                            root_width=root_width, dtype=options.ranking_dtype)
                     state.boxes_bounded += 2 * int(active.sum()) * sb.numel()
                     # adapt the budget: keep it where the best split clearly beats the heuristic's choice
                     pos = torch.cumsum(active.to(torch.long), 0) - 1  # input index -> column of per_child
