@@ -178,21 +178,23 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
         "# simcert benchmarks",
         "",
         f"Generated {_dt.date.today().isoformat()} from the CSVs in `{d}` (commit {_commit()}, "
-        f"{platform.machine()}, {platform.python_version()}; this machine kind has 2 cores, one torch thread per "
-        "worker, 2 workers). Times are wall-clock on a shared, loaded machine: treat them as rough, up to ~2x "
-        "pessimistic, as the anchors are.",
+        f"{platform.machine()}, {platform.python_version()}; this machine kind has 2 cores). ACAS Xu runs are timed one "
+        "at a time on 2 torch threads (`--workers 1 --threads 2`), as NeuroDiff's anchors were (one run at a time, "
+        "2 OpenBLAS threads); the other suites run 2 workers of one thread each. Times are wall-clock on a shared "
+        "machine: treat them as rough (the same run varies by up to 20% between suite runs).",
         "",
         "Regenerate: run the `simcert bench SUITE` command shown under each table (each writes its CSV into "
         "docs/bench-data/), then `simcert bench render` rewrites this page; see docs/reproduce.md.",
         "",
         "## ACAS Xu NeuroDiff suite, float16 twins, eps = 0.05",
         "",
-        "`simcert bench acas --eps 0.05 --timeout 300 --out docs/bench-data/acas_eps0.05.csv`",
+        "`simcert bench acas --eps 0.05 --timeout 300 --workers 1 --threads 2 --out docs/bench-data/acas_eps0.05.csv`",
         "",
     ]
     lines += _acas_section(_read(d / "acas_eps0.05.csv"), "0.05", "neurodiff_eps005.csv")
     lines += ["## ACAS Xu NeuroDiff suite, eps = 0.01", "",
-              "`simcert bench acas --eps 0.01 --timeout 300 --out docs/bench-data/acas_eps0.01.csv`", ""]
+              "`simcert bench acas --eps 0.01 --timeout 300 --workers 1 --threads 2 --out docs/bench-data/acas_eps0.01.csv`",
+              ""]
     eps001 = _read(d / "acas_eps0.01.csv")
     lines += ["Every run with a 300 s limit. NeuroDiff's anchor covers props 3, 4, 5, 9, 11 (87 runs); its "
               "published full-suite result is 138/143 in 16,657 s with an 1800 s limit.", ""]

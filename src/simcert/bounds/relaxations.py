@@ -24,6 +24,7 @@ __all__ = [
     "twin_lines_difference",
     "DiffLines",
     "relu_lines",
+    "relu_upper_line",
     "diff_relu_lines",
     "default_lower_slope",
     "relu_eq_upper",
@@ -56,25 +57,34 @@ def default_lower_slope(l: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return (u >= -l).to(l.dtype)
 
 
+def relu_upper_line(l: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upper line (slope s, bias b) of y = relu(z) on [l, u]: the chord s = u / (u - l), b = -s l where unstable,
+    y = z where active (l >= 0), y = 0 where inactive (u <= 0). The slope is also the parallel-chord lower
+    slope of Neurify (relu(z) >= s z)."""
+    active = l >= 0
+    unstable = active.logical_not() & (u > 0)
+    denom = torch.where(unstable, u - l, torch.ones_like(u))
+    s = torch.where(unstable, u / denom, active.to(u.dtype))
+    b = torch.where(unstable, -s * l, torch.zeros_like(u))
+    return s, b
+
+
 def relu_lines(l: torch.Tensor, u: torch.Tensor, lower_slope: torch.Tensor | None = None) -> ReluLines:
     """DeepPoly/CROWN relaxation of y = relu(z), z in [l, u] (Singh et al. 2019; Zhang et al. 2018).
 
     active (l >= 0): y = z.  inactive (u <= 0): y = 0.
-    unstable: upper chord y <= u (z - l) / (u - l); lower y >= a z with a in [0, 1] (`lower_slope`, CROWN
-    default `default_lower_slope`). The lower slope of stable neurons is forced to the exact value.
+    unstable: upper chord y <= u (z - l) / (u - l) (`relu_upper_line`); lower y >= a z with a in [0, 1]
+    (`lower_slope`, CROWN default `default_lower_slope`). The lower slope of stable neurons is forced to the
+    exact value.
 
     >>> r = relu_lines(torch.tensor([-1.0]), torch.tensor([3.0]))
     >>> float(r.upper_slope), float(r.upper_bias), float(r.lower_slope)
     (0.75, 0.75, 1.0)
     """
-    active = l >= 0
-    inactive = u <= 0
-    unstable = ~(active | inactive)
-    denom = torch.where(unstable, u - l, torch.ones_like(u))
-    s = torch.where(unstable, u / denom, active.to(u.dtype))
-    b = torch.where(unstable, -s * l, torch.zeros_like(u))
+    s, b = relu_upper_line(l, u)
+    stable = (l >= 0) | (u <= 0)
     a = default_lower_slope(l, u) if lower_slope is None else lower_slope
-    a = torch.where(unstable, a, active.to(u.dtype))
+    a = torch.where(stable, (l >= 0).to(u.dtype), a)
     return ReluLines(a, s, b)
 
 
@@ -115,6 +125,7 @@ def diff_relu_lines(
     g_lower_slope: torch.Tensor | None = None,
     theta_upper: torch.Tensor | None = None,
     theta_lower: torch.Tensor | None = None,
+    twin_lines: tuple[ActivationLines, ActivationLines] | None = None,
 ) -> DiffLines:
     """Relaxation of the difference neuron Delta = relu(z') - relu(z), z' = z + delta (ReluDiff/NeuroDiff).
 
@@ -246,23 +257,23 @@ def quantize_lines(layer, l: torch.Tensor, u: torch.Tensor) -> ActivationLines:
 def relu_eq_upper(up: torch.Tensor, u_min: torch.Tensor, u_max: torch.Tensor) -> torch.Tensor:
     """Upper equation of relu(z) from z <= U: U where min U >= 0, 0 where max U <= 0, else the chord
     max U (U - min U) / (max U - min U).   up: (B, n+1, *shape), ranges (B, *shape)."""
-    r = relu_lines(u_min, u_max)
-    out = r.upper_slope.unsqueeze(1) * up
-    out[:, -1] += r.upper_bias
+    slope, bias = relu_upper_line(u_min, u_max)
+    out = slope.unsqueeze(1) * up
+    out[:, -1] += bias
     return out
 
 
 def relu_eq_lower(lo: torch.Tensor, l_min: torch.Tensor, l_max: torch.Tensor) -> torch.Tensor:
     """Lower equation of relu(z) from z >= L: L where min L >= 0, 0 where max L <= 0, else lambda L with the
     parallel-chord slope lambda = max L / (max L - min L) (Neurify; relu(t) >= lambda t for lambda in [0, 1])."""
-    r = relu_lines(l_min, l_max, lower_slope=relu_lines(l_min, l_max).upper_slope)
-    return r.lower_slope.unsqueeze(1) * lo
+    return relu_upper_line(l_min, l_max)[0].unsqueeze(1) * lo
 
 
 def diff_relu_eqs(
     z: tuple[torch.Tensor, torch.Tensor, tuple],
     g: tuple[torch.Tensor, torch.Tensor, tuple],
     d: tuple[torch.Tensor, torch.Tensor, tuple],
+    relu_up: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Equations (U, L) of the difference neuron Delta = relu(z') - relu(z) (NeuroDiff's forward rules).
 
@@ -276,6 +287,7 @@ def diff_relu_eqs(
 
     Both-unstable: max(0, delta) <= chord of relu on the range of U_delta applied to U_delta, and
     min(0, delta) >= -(chord of relu(-t) on the range of -L_delta) applied to L_delta.
+    `relu_up`: (relu_eq_upper of U_z, of U_z') when the caller has them already.
     """
     z_up, z_lo, (_, zu, zl, _) = z
     g_up, g_lo, (_, gu, gl, _) = g
@@ -299,12 +311,13 @@ def diff_relu_eqs(
     # one side unstable
     up = torch.where(m(fa & gun), const(torch.maximum(-zl, du)), up)
     lo = torch.where(m(fa & gun), d_lo, lo)
-    up = torch.where(m(fi & gun), relu_eq_upper(g_up, g[2][0], gu), up)
+    z_relu_up, g_relu_up = relu_up or (relu_eq_upper(z_up, z[2][0], zu), relu_eq_upper(g_up, g[2][0], gu))
+    up = torch.where(m(fi & gun), g_relu_up, up)
     lo = torch.where(m(fi & gun), zero, lo)
     up = torch.where(m(fu & ga), d_up, up)
     lo = torch.where(m(fu & ga), const(torch.minimum(gl, dl)), lo)
     up = torch.where(m(fu & gi), zero, up)
-    lo = torch.where(m(fu & gi), -relu_eq_upper(z_up, z[2][0], zu), lo)
+    lo = torch.where(m(fu & gi), -z_relu_up, lo)
     # both stable: exact
     up = torch.where(m(fa & ga), d_up, up)
     lo = torch.where(m(fa & ga), d_lo, lo)
