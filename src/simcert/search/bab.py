@@ -46,9 +46,14 @@ class SearchOptions:
     max_strong_branching: int = 64  # at most this many stagnant boxes per step get real-engine strong branching
     deadline: float | None = None  # time.perf_counter() value after which the search yields "unresolved"
     max_state_mb: float = 2048.0  # memory cap on the frontier's stored intermediate bounds (then: no warm start)
+    milp_fallback: bool = True  # high-dimensional regions (more free inputs than strong_branching_max_dims):
+    # the search keeps `milp_share` of the time limit, then the MILP bounds the rows it left open (see
+    # search/milp_fallback.py; used by `verify`, not by the search itself)
+    milp_share: float = 0.5
     dtype: torch.dtype = torch.float64
-    ranking_dtype: torch.dtype | None = torch.float32  # the split-ranking passes (None: `dtype`); they only
-    # choose where to split, so their rounding cannot touch soundness (measured: 2x faster than float64 on ACAS)
+    ranking_dtype: torch.dtype | None = torch.float32  # the cheap engine's split ranking (None: `dtype`); it
+    # only chooses where to split, so its rounding cannot touch soundness (measured: 2x faster than float64)
+    strong_dtype: torch.dtype | None = None  # the main engine's strong branching of stagnant boxes
     device: str = "cpu"
 
 
@@ -299,7 +304,7 @@ def branch_and_bound(
                 if stagnant.any() and sb_cap > 0:
                     sb = torch.nonzero(stagnant).flatten()[:sb_cap]
                     best_dim, per_child = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active,
-                                                            root_width=root_width, dtype=options.ranking_dtype)
+                                                            root_width=root_width, dtype=options.strong_dtype)
                     state.boxes_bounded += 2 * int(active.sum()) * sb.numel()
                     # adapt the budget: keep it where the best split clearly beats the heuristic's choice
                     pos = torch.cumsum(active.to(torch.long), 0) - 1  # input index -> column of per_child
