@@ -106,6 +106,8 @@ def cli() -> None:
     help="Bounding engine inside the branch and bound.",
 )
 @click.option("--timeout", type=float, default=60.0, show_default=True, metavar="S", help="Time limit in seconds.")
+@click.option("--milp-fallback", is_flag=True,
+              help="Regions with more than 16 free inputs: after half the time, bound the open rows by exact MILP.")
 @_json_option()
 @_quiet_option
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="torch device.")

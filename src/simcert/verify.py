@@ -17,6 +17,7 @@ import torch
 from .bounds import ENGINES
 from .errors import InputError
 from .network import Network, QuantizeActivation
+from .search.attack import first_violation
 from .search.bab import SearchOptions, SearchState, branch_and_bound
 from .search.problem import BoundFn, SpecProblem
 from .spec import Box, DeltaTop1, EpsEquivalence, LinearSpec, RsmSpec, Top1, check_outputs
@@ -213,6 +214,10 @@ def verify(
     elif options.branching_fn is None and options.branching == "auto" and chosen == "diff":
         phases = [replace(options, branching_fn=ENGINES["diff-forward"]), replace(options, branching="smear")]
     t0 = time.perf_counter()
+    # many free inputs: bisection barely shrinks the box, so the exact MILP gets the rest of the time
+    free = int((upper > lower).sum())
+    use_milp = options.milp_fallback and chosen != "milp" and free > options.strong_branching_max_dims
+    search_timeout = timeout * options.milp_share if use_milp else timeout
     state: SearchState | None = None
     counterexample = None
     verdict = "unknown"
@@ -222,10 +227,10 @@ def verify(
     for k, phase in enumerate(phases):
         # the first phase of a portfolio gets 40% of the time, and up to 85% while it is still progressing
         first = len(phases) > 1 and k == 0
-        end = time.perf_counter() + 0.4 * timeout if first else t0 + timeout
-        hard_end = time.perf_counter() + 0.85 * timeout if first else end
+        end = time.perf_counter() + 0.4 * search_timeout if first else t0 + search_timeout
+        hard_end = time.perf_counter() + 0.85 * search_timeout if first else end
         phase = replace(phase, deadline=phase.deadline or hard_end)
-        watch = _ProgressWatch(window=0.1 * timeout)
+        watch = _ProgressWatch(window=0.1 * search_timeout)
         for state in branch_and_bound(twin, problem, lower, upper, engine(chosen), phase):
             if progress is not None:
                 progress(state)
@@ -245,9 +250,14 @@ def verify(
         if torch.isfinite(state.lower).all() or torch.isfinite(state.upper).all():
             best_lo = torch.maximum(best_lo, state.lower.to(best_lo))
             best_hi = torch.minimum(best_hi, state.upper.to(best_hi))
-        if verdict != "unknown" or time.perf_counter() - t0 > timeout:
+        if verdict != "unknown" or time.perf_counter() - t0 > search_timeout:
             break
     assert state is not None
+    precision = VerificationResult.precision
+    milp_note = None
+    if use_milp and verdict == "unknown" and t0 + timeout - time.perf_counter() > 0.1:
+        verdict, counterexample, precision, milp_note = _milp_stage(
+            twin, problem, prop, lower, upper, best_lo, best_hi, t0 + timeout - time.perf_counter())
     lower_b, upper_b = best_lo, best_hi
     if total_boxes == 0:
         # decided before any box was bounded (a counterexample at once): report the root box's bounds
@@ -262,6 +272,8 @@ def verify(
         "proven_fraction": 1.0 if verdict == "holds" else state.proven_fraction,
         "timed_out": verdict == "unknown" and not state.done,
     }
+    if milp_note is not None:
+        stats["milp"] = milp_note
     return VerificationResult(
         verdict=verdict,
         property=prop,
@@ -271,7 +283,34 @@ def verify(
         upper=upper_b.cpu().numpy(),
         counterexample=counterexample,
         stats=stats,
+        precision=precision,
     )
+
+
+def _milp_stage(twin: Twin, problem: SpecProblem, prop: Property, lower: torch.Tensor, upper: torch.Tensor,
+                best_lo: torch.Tensor, best_hi: torch.Tensor, time_left: float):
+    """The MILP fallback on the rows the search left open; tightens best_lo/best_hi in place.
+    Returns (verdict, counterexample, precision, note for the statistics)."""
+    from .search.milp_fallback import milp_fallback
+
+    precision = VerificationResult.precision
+    res = milp_fallback(twin, problem, lower, upper, best_lo, best_hi, time_left)
+    if res is None:
+        return "unknown", None, precision, {"used": False, "reason": "twin too large or not encodable"}
+    best_lo.copy_(torch.maximum(best_lo, res.lower))
+    best_hi.copy_(torch.minimum(best_hi, res.upper))
+    note = {"used": True, "time_s": round(res.time_s, 3), "optimal_rows": res.optimal_rows}
+    if res.candidates.numel():
+        x = first_violation(twin, problem, res.candidates)
+        if x is not None:
+            ce = _confirm(prop, twin.f, twin.g, x)
+            if ce is not None:
+                return "violated", ce, precision, note
+    if bool(((best_lo >= problem.lo) & (best_hi <= problem.hi)).all()):
+        precision = ("float64 bounds widened outward by 1e-9 relative; rows left open by the search bounded by the "
+                     "MILP (HiGHS's proved dual bound, widened for its tolerances)")
+        return "holds", None, precision, note
+    return "unknown", None, precision, note
 
 
 def bound_spec(

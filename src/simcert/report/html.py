@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import InputError
 from . import plots
 from .plots import Plot, finite
+from .sentences import cert_eps, fmt_num, fmt_pct, fmt_vec, verdict_sentence
 
 __all__ = [
     "load_certificate",
@@ -85,115 +86,6 @@ def section_id(name: str) -> str:
     return "cert-" + (re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-") or "certificate")
 
 
-# ------------------------------------------------------------------------------------------ words
-
-
-def _num(v: Any, digits: int = 4) -> str:
-    x = finite(v)
-    if math.isnan(x):
-        return "-" if v is None else str(v)
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:.{digits}g}"
-
-
-def _pct(v: Any) -> str:
-    x = finite(v)
-    return "-" if math.isnan(x) else f"{100 * x:.3g}%"
-
-
-def _vec(v: Any, n: int = 6) -> str:
-    vals = list(v or [])
-    s = ", ".join(_num(a, 4) for a in vals[:n])
-    return f"({s}{', ...' if len(vals) > n else ''})"
-
-
-def _eps(cert: dict[str, Any]) -> float | None:
-    prop = cert.get("property") or {}
-    return finite(prop["eps"]) if isinstance(prop, dict) and prop.get("eps") is not None else None
-
-
-def _max_abs_bound(cert: dict[str, Any]) -> float:
-    vals = [abs(finite(b.get(k))) for b in cert.get("bounds") or [] for k in ("lower", "upper")]
-    return max(vals) if vals else math.nan
-
-
-def _ce_text(ce: dict[str, Any] | None, eps: float | None) -> str:
-    if not ce:
-        return ""
-    f, g = np.asarray(ce.get("f", []), float), np.asarray(ce.get("g", []), float)
-    where = f"at x = {_vec(ce.get('input'))}"
-    if f.size and f.shape == g.shape:
-        k = int(np.argmax(np.abs(g - f)))
-        return f"{where} output {k} of g differs from f by {abs(g[k] - f[k]):.4g}" + (
-            f" > eps = {eps:g}" if eps is not None else "")
-    return where
-
-
-def verdict_sentence(cert: dict[str, Any]) -> str:
-    """The verdict of a certificate in one or two plain sentences (no jargon beyond |g - f| and eps)."""
-    verdict, command = cert.get("verdict"), cert.get("command")
-    prop = cert.get("property") or {}
-    kind = prop.get("type") if isinstance(prop, dict) else None
-    eps = _eps(cert)
-    ce = cert.get("counterexample")
-    if command == "certify":
-        conf = _pct(cert.get("confidence"))
-        rate, up, lo = cert.get("rate"), cert.get("violation_rate_upper"), cert.get("violation_rate_lower")
-        dist = ((cert.get("distribution") or {}).get("spec") or "uniformly").replace("uniform", "uniformly")
-        base = (f"With {conf} confidence, the twin g differs from the reference f by more than {_num(eps)} on at "
-                f"most {_pct(up)} of inputs drawn {dist} from the region")
-        if verdict == "holds":
-            tail = f" (target {_pct(rate)})." if rate is not None else "."
-            return ("Certified (probabilistic). " + base + tail + f" {_pct(cert.get('proven_fraction'))} of the "
-                    "region is proven outright. This is a statement about random inputs, not a proof for every input.")
-        if verdict == "violated":
-            return (f"Rejected. With {conf} confidence more than the target {_pct(rate)} of inputs violate "
-                    f"|g - f| <= {_num(eps)} (at least {_pct(lo)}); for example " + _ce_text(ce, eps) + ".")
-        return "Not decided. " + base + f", which does not settle the target rate {_pct(rate)}."
-    if kind in ("rsm", "rsm-dataset") or command == "rsm":
-        return _rsm_sentence(cert)
-    if kind in ("top1", "delta-top1"):
-        what = "the same class as the reference f" + (
-            f" wherever f is at least {_num(prop.get('delta'))} confident" if kind == "delta-top1" else "")
-        if verdict == "holds":
-            return f"Proven: on every input in the region, the twin g picks {what}."
-        if verdict == "violated" and ce:
-            return (f"Violated: at x = {_vec(ce.get('input'))} the reference picks class "
-                    f"{int(np.argmax(ce.get('f')))} and the twin picks {int(np.argmax(ce.get('g')))}.")
-        return "Not decided: no proof and no counterexample within the time limit."
-    if kind == "eps-equivalence":
-        outs = prop.get("outputs")
-        which = "every output" if outs is None else "outputs " + ", ".join(str(o) for o in outs)
-        if verdict == "holds":
-            return (f"Proven: for every input in the region, {which} of the twin g stays within {_num(eps)} of "
-                    f"the reference f (largest certified |g - f|: {_num(_max_abs_bound(cert))}).")
-        if verdict == "violated":
-            return "Violated: " + _ce_text(ce, eps) + " (confirmed by running both networks)."
-        pf = (cert.get("stats") or {}).get("proven_fraction")
-        return (f"Not decided: no proof and no counterexample within the time limit; the certified bound on "
-                f"|g - f| is {_num(_max_abs_bound(cert))} against eps = {_num(eps)}"
-                + (f", and {_pct(pf)} of the region is proven." if pf is not None else "."))
-    return {"holds": "The property holds.", "violated": "The property is violated.",
-            "unknown": "The property was not decided."}.get(str(verdict), str(verdict))
-
-
-def _rsm_sentence(cert: dict[str, Any]) -> str:
-    summ = cert.get("summary")
-    if isinstance(summ, dict) and "implications" in summ:
-        n = summ.get("samples")
-        imp = summ.get("implications") or {}
-        gf, fg = imp.get("g=>f", {}), imp.get("f=>g", {})
-        return (f"On {n} balls of radius {_num(summ.get('radius'))} around test inputs: g => f (the reference "
-                f"keeps at least the twin's safety margin for the label, so it is right wherever the twin is) is "
-                f"proven on {_pct(gf.get('proven'))} of them and refuted by a confirmed input on "
-                f"{_pct(gf.get('refuted'))}; the converse f => g is proven on {_pct(fg.get('proven'))} and refuted "
-                f"on {_pct(fg.get('refuted'))}.")
-    imp = cert.get("implications") or {}
-    return (f"Relative safety margins for label {(cert.get('property') or {}).get('label')}: g => f is "
-            f"{imp.get('g=>f', '?')}, f => g is {imp.get('f=>g', '?')} (verdict: {cert.get('verdict')}).")
-
-
 # ------------------------------------------------------------------------------------------ models
 
 
@@ -221,7 +113,7 @@ def _models_table(cert: dict[str, Any]) -> str:
         rows.append(
             f"<tr><td>{_e(m.get('role') or '')}</td><td><code>{_e(m.get('path') or '(in memory)')}</code></td>"
             f"<td>{_e(_arch(s))}</td><td class='num'>{int(s.get('parameters', 0)):,}</td>"
-            f"<td class='num'>{_pct(s.get('weight_sparsity', 0.0))}</td>"
+            f"<td class='num'>{fmt_pct(s.get('weight_sparsity', 0.0))}</td>"
             f"<td class='num'>{int(s.get('distinct_weight_values', 0)):,}</td>"
             f"<td>{'yes' if s.get('float16_exact') else 'no'}</td><td>{_e(_activation_bits(s))}</td>"
             f"<td><code>{_e(sha)}</code></td></tr>")
@@ -314,7 +206,7 @@ def _slice_figure(cert: dict[str, Any], models: _ModelCache) -> tuple[Plot | Non
     if f is None or g is None:
         return None, f"no slice plot: {note}"
     outs = _outputs(cert, f.output_size)
-    eps = _eps(cert)
+    eps = cert_eps(cert)
     centre = (lo + hi) / 2
     pts = [p for p in _points(cert) if p.shape == lo.shape]
     if free.size == 1:
@@ -358,7 +250,7 @@ def _histogram_figure(cert: dict[str, Any], models: _ModelCache) -> tuple[Plot |
         return None, f"no histogram: cannot sample the distribution {spec!r} ({exc})"
     d = _deviation(f, g, x.reshape(x.shape[0], -1), _outputs(cert, f.output_size))
     plot = plots.deviation_histogram(
-        d, _eps(cert) or 0.0, finite(cert.get("deviation_quantile_upper")), finite(cert.get("quantile_p")) or None,
+        d, cert_eps(cert) or 0.0, finite(cert.get("deviation_quantile_upper")), finite(cert.get("quantile_p")) or None,
         finite(cert.get("violation_rate_upper")), finite(cert.get("confidence")))
     return plot, (f"illustration: {HISTOGRAM_SAMPLES:,} fresh samples from the certificate's distribution "
                   f"({spec}), not the certificate's own samples; red bars lie above eps")
@@ -426,11 +318,11 @@ def _facts(cert: dict[str, Any]) -> str:
     src = reg.get("source") or {}
     region = f"box in {reg.get('dim', '?')} inputs"
     if src.get("kind") == "linf":
-        region = f"L-inf ball of radius {_num(src.get('radius'))} ({reg.get('dim')} inputs)"
+        region = f"L-inf ball of radius {fmt_num(src.get('radius'))} ({reg.get('dim')} inputs)"
     elif src.get("kind") == "dataset":
-        region = f"balls of radius {_num(src.get('radius'))} around the inputs in {src.get('inputs')}"
+        region = f"balls of radius {fmt_num(src.get('radius'))} around the inputs in {src.get('inputs')}"
     elif "lower" in reg and reg.get("dim", 99) <= 4:
-        region = " x ".join(f"[{_num(a)}, {_num(b)}]" for a, b in zip(reg["lower"], reg["upper"]))
+        region = " x ".join(f"[{fmt_num(a)}, {fmt_num(b)}]" for a, b in zip(reg["lower"], reg["upper"]))
     method = cert.get("method")
     mname = method.get("name") if isinstance(method, dict) else method
     stats = cert.get("stats") or {}
@@ -447,16 +339,16 @@ def _certify_numbers(cert: dict[str, Any]) -> str:
     n = samples.get("total") if isinstance(samples, dict) else samples
     viol = samples.get("violations") if isinstance(samples, dict) else None
     items = [
-        ("confidence", _pct(cert.get("confidence"))),
-        ("target violation rate", _pct(cert.get("rate")) if cert.get("rate") is not None else "none"),
-        ("certified violation rate (upper)", _pct(cert.get("violation_rate_upper"))),
-        ("violation rate (lower)", _pct(cert.get("violation_rate_lower"))),
-        ("proven part of the region", _pct(cert.get("proven_fraction"))),
-        ("refuted part of the region", _pct(cert.get("refuted_fraction"))),
-        ("samples (violations)", f"{_num(n, 12)} ({_num(viol, 12)})"),
-        (f"deviation quantile bound (p = {_num(cert.get('quantile_p'))})", _num(cert.get("deviation_quantile_upper"))),
-        ("expected deviation (upper)", _num(cert.get("expected_deviation_upper"))),
-        ("deviation range (deterministic)", _vec(cert.get("deviation_range"))),
+        ("confidence", fmt_pct(cert.get("confidence"))),
+        ("target violation rate", fmt_pct(cert.get("rate")) if cert.get("rate") is not None else "none"),
+        ("certified violation rate (upper)", fmt_pct(cert.get("violation_rate_upper"))),
+        ("violation rate (lower)", fmt_pct(cert.get("violation_rate_lower"))),
+        ("proven part of the region", fmt_pct(cert.get("proven_fraction"))),
+        ("refuted part of the region", fmt_pct(cert.get("refuted_fraction"))),
+        ("samples (violations)", f"{fmt_num(n, 12)} ({fmt_num(viol, 12)})"),
+        (f"deviation quantile bound (p = {fmt_num(cert.get('quantile_p'))})", fmt_num(cert.get("deviation_quantile_upper"))),
+        ("expected deviation (upper)", fmt_num(cert.get("expected_deviation_upper"))),
+        ("deviation range (deterministic)", fmt_vec(cert.get("deviation_range"))),
     ]
     rows = "".join(f"<tr><th>{_e(k)}</th><td class='num'>{_e(v)}</td></tr>" for k, v in items)
     return f"<table class='facts certify'>{rows}</table>"
@@ -466,7 +358,7 @@ def _counterexample_table(cert: dict[str, Any]) -> str:
     ce = cert.get("counterexample")
     if not isinstance(ce, dict) or ce.get("input") is None:
         return ""
-    rows = "".join(f"<tr><th>{k}</th><td><code>{_e(_vec(ce.get(key), 10))}</code></td></tr>"
+    rows = "".join(f"<tr><th>{k}</th><td><code>{_e(fmt_vec(ce.get(key), 10))}</code></td></tr>"
                    for k, key in (("input x", "input"), ("f(x)", "f"), ("g(x)", "g")))
     return ("<h4>Counterexample (confirmed by running both networks)</h4>"
             f"<table class='facts counterexample'>{rows}</table>")
@@ -483,7 +375,7 @@ def _bounds_figure(cert: dict[str, Any]) -> tuple[Plot | None, str]:
         return (plots.bounds_chart(rows, lo, hi, zero_line=True, xlabel="certified bounds of the class margins"),
                 "top-1 is proven when every margin of the label against another class stays above 0 for both "
                 "networks")
-    eps = _eps(cert)
+    eps = cert_eps(cert)
     extra = " (from the deterministic part of the certificate)" if cert.get("command") == "certify" else ""
     return plots.bounds_chart(rows, lo, hi, eps=eps), f"certified bounds of g_k - f_k over the region{extra}"
 

@@ -46,7 +46,7 @@ class SearchOptions:
     max_strong_branching: int = 64  # at most this many stagnant boxes per step get real-engine strong branching
     deadline: float | None = None  # time.perf_counter() value after which the search yields "unresolved"
     max_state_mb: float = 2048.0  # memory cap on the frontier's stored intermediate bounds (then: no warm start)
-    milp_fallback: bool = True  # high-dimensional regions (more free inputs than strong_branching_max_dims):
+    milp_fallback: bool = False  # high-dimensional regions (more free inputs than strong_branching_max_dims):
     # the search keeps `milp_share` of the time limit, then the MILP bounds the rows it left open (see
     # search/milp_fallback.py; used by `verify`, not by the search itself)
     milp_share: float = 0.5
