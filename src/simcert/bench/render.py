@@ -136,7 +136,7 @@ def _mnist_section(rows: list[dict]) -> list[str]:
                 t.append(f"| {tool} | " + " | ".join(f"{med[p]:.4f}" if p in med else "-" for p in ps) + " | |")
         return t
 
-    out = [f"Median certified width of g_label - f_label over the first 20 test images, one pass, no splitting "
+    out = ["Median certified width of g_label - f_label over the first 20 test images, one pass, no splitting "
            "(the anchors' images: their medians are over the same 20, measured on this machine kind).", ""]
     out += width_table(first20, True)
     if n_img > 20:
@@ -184,6 +184,11 @@ def _har_section(rows: list[dict]) -> list[str]:
     return out
 
 
+def _notes(path: Path) -> list[str]:
+    """A hand-written note that belongs under one table (measurement remarks), if the file exists."""
+    return [path.read_text().rstrip(), ""] if path.is_file() else []
+
+
 def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path("docs/benchmarks.md")) -> Path:
     """Write docs/benchmarks.md from the CSVs in `data_dir`."""
     d = Path(data_dir)
@@ -194,7 +199,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
         f"{platform.machine()}, {platform.python_version()}; this machine kind has 2 cores). ACAS Xu runs are timed one "
         "at a time on 2 torch threads (`--workers 1 --threads 2`), as NeuroDiff's anchors were (one run at a time, "
         "2 OpenBLAS threads); the other suites run 2 workers of one thread each. Times are wall-clock on a shared "
-        "machine: treat them as rough (the same run varies by up to 20% between suite runs).",
+        "machine: treat them as rough (see the note under the first table).",
         "",
         "Regenerate: run the `simcert bench SUITE` command shown under each table (each writes its CSV into "
         "docs/bench-data/), then `simcert bench render` rewrites this page; see docs/reproduce.md.",
@@ -205,6 +210,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
         "",
     ]
     lines += _acas_section(_read(d / "acas_eps0.05.csv"), "0.05", "neurodiff_eps005.csv")
+    lines += _notes(d / "acas_eps0.05.notes.md")
     lines += ["## ACAS Xu NeuroDiff suite, eps = 0.01", "",
               "`simcert bench acas --eps 0.01 --timeout 300 --workers 1 --threads 2 --out docs/bench-data/acas_eps0.01.csv`",
               ""]
@@ -243,7 +249,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
     lines += _table(_read(d / "student.csv"), ["pair", "property", "method", "result", "time_s", "boxes", "bound_lower", "bound_upper"])
     lines += cnn.render_section(_read(d / "cnn.csv"))
     lines += quantized.render_section(_read(d / "quantized.csv"))
-    for extra in sorted(d.glob("*.md")):
+    for extra in sorted(p for p in d.glob("*.md") if not p.name.endswith(".notes.md")):
         lines += [extra.read_text().rstrip(), ""]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
