@@ -218,6 +218,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
     lines += ["Every run with a 300 s limit. NeuroDiff's anchor covers props 3, 4, 5, 9, 11 (87 runs); its "
               "published full-suite result is 138/143 in 16,657 s with an 1800 s limit.", ""]
     lines += _acas_section(eps001, "0.01", "neurodiff_eps001_subset.csv")
+    lines += _notes(d / "acas_eps0.01.notes.md")
     lines += ["## ACAS Xu root box: precision without search", "",
               "`simcert bench acas-root --out docs/bench-data/acas_root.csv`: width of the certified bound of "
               "g_t - f_t on the whole property box, per engine, against the sampled true width (20,000 points) "
