@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .bounds import ENGINES
+from .bounds.common import SpecBounds
 from .errors import InputError
 from .network import Network, QuantizeActivation
 from .search.attack import first_violation
@@ -256,8 +257,12 @@ def verify(
     precision = VerificationResult.precision
     milp_note = None
     if use_milp and verdict == "unknown" and t0 + timeout - time.perf_counter() > 0.1:
-        verdict, counterexample, precision, milp_note = _milp_stage(
-            twin, problem, prop, lower, upper, best_lo, best_hi, t0 + timeout - time.perf_counter())
+        from .search.milp_fallback import milp_fallback
+
+        fallback = milp_fallback(twin, problem, lower, upper, best_lo, best_hi, t0 + timeout - time.perf_counter())
+        if fallback is not None:
+            best_lo, best_hi = torch.maximum(best_lo, fallback.lower), torch.minimum(best_hi, fallback.upper)
+        verdict, counterexample, precision, milp_note = _milp_verdict(twin, problem, prop, fallback, best_lo, best_hi)
     lower_b, upper_b = best_lo, best_hi
     if total_boxes == 0:
         # decided before any box was bounded (a counterexample at once): report the root box's bounds
@@ -287,26 +292,20 @@ def verify(
     )
 
 
-def _milp_stage(twin: Twin, problem: SpecProblem, prop: Property, lower: torch.Tensor, upper: torch.Tensor,
-                best_lo: torch.Tensor, best_hi: torch.Tensor, time_left: float):
-    """The MILP fallback on the rows the search left open; tightens best_lo/best_hi in place.
-    Returns (verdict, counterexample, precision, note for the statistics)."""
-    from .search.milp_fallback import milp_fallback
-
+def _milp_verdict(twin: Twin, problem: SpecProblem, prop: Property, fallback: Any, lower: torch.Tensor,
+                  upper: torch.Tensor) -> tuple[str, Counterexample | None, str, dict[str, Any]]:
+    """Verdict after the MILP fallback (`search.milp_fallback.MilpFallback`, None when it could not run), given
+    the region's bounds with its bounds intersected in: (verdict, counterexample, precision, statistics)."""
     precision = VerificationResult.precision
-    res = milp_fallback(twin, problem, lower, upper, best_lo, best_hi, time_left)
-    if res is None:
+    if fallback is None:
         return "unknown", None, precision, {"used": False, "reason": "twin too large or not encodable"}
-    best_lo.copy_(torch.maximum(best_lo, res.lower))
-    best_hi.copy_(torch.minimum(best_hi, res.upper))
-    note = {"used": True, "time_s": round(res.time_s, 3), "optimal_rows": res.optimal_rows}
-    if res.candidates.numel():
-        x = first_violation(twin, problem, res.candidates)
-        if x is not None:
-            ce = _confirm(prop, twin.f, twin.g, x)
-            if ce is not None:
-                return "violated", ce, precision, note
-    if bool(((best_lo >= problem.lo) & (best_hi <= problem.hi)).all()):
+    note = {"used": True, "time_s": round(fallback.time_s, 3), "optimal_rows": fallback.optimal_rows}
+    if fallback.candidates.numel():
+        x = first_violation(twin, problem, fallback.candidates)
+        ce = None if x is None else _confirm(prop, twin.f, twin.g, x)
+        if ce is not None:
+            return "violated", ce, precision, note
+    if bool(problem.proven(SpecBounds(lower[None], upper[None], None))[0]):
         precision = ("float64 bounds widened outward by 1e-9 relative; rows left open by the search bounded by the "
                      "MILP (HiGHS's proved dual bound, widened for its tolerances)")
         return "holds", None, precision, note
