@@ -15,12 +15,7 @@ from simcert.search.attack import pgd_attack
 from simcert.search.problem import SpecProblem
 from simcert.twin import Twin
 
-
-def mlp(rng, sizes):
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(rng.normal(size=(b, a)) / np.sqrt(a), rng.normal(size=b) * 0.3), ReLU()]
-    return Network(layers[:-1], (sizes[0],))
+from bound_nets import mlp
 
 
 def convnet(rng):

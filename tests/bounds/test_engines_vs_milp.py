@@ -8,17 +8,11 @@ import torch
 from simcert.bounds import ENGINES
 from simcert.bounds.milp import milp_bound_spec
 from simcert.compress import prune_structured, quantize_weights
-from simcert.network import Dense, Network, ReLU
 from simcert.spec import Box, EpsEquivalence
 from simcert.twin import Twin
 from simcert.verify import verify
 
-
-def mlp(rng, sizes, scale=1.0):
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(rng.normal(size=(b, a)) * scale / np.sqrt(a), rng.normal(size=b) * 0.3), ReLU()]
-    return Network(layers[:-1], (sizes[0],))
+from bound_nets import mlp
 
 
 def small_twins():

@@ -7,20 +7,15 @@ import torch
 
 from simcert.bounds import ENGINES
 from simcert.compress import quantize_weights, to_float16
-from simcert.network import Dense, Network, ReLU
+from simcert.network import Dense, Network
 from simcert.twin import Twin
+
+from bound_nets import mlp
 
 DT = torch.float64
 N_IN = 8
 FIXED = np.array([0, 2, 3, 6])
 FREE = np.setdiff1d(np.arange(N_IN), FIXED)
-
-
-def mlp(rng, sizes):
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(rng.normal(size=(b, a)) / np.sqrt(a), rng.normal(size=b) * 0.3), ReLU()]
-    return Network(layers[:-1], (sizes[0],))
 
 
 def folded(net: Network, values: np.ndarray) -> Network:

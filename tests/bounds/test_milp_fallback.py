@@ -6,22 +6,15 @@ import pytest
 
 from simcert.bounds.milp import milp_bound_spec
 from simcert.compress import quantize_weights
-from simcert.network import Dense, Network, ReLU
 from simcert.search.bab import SearchOptions
 from simcert.spec import Box, EpsEquivalence
 from simcert.twin import Twin
 from simcert.verify import verify
 
+from bound_nets import mlp
+
 ON = SearchOptions(milp_fallback=True)
 N_IN = 24  # more free inputs than the search's strong-branching limit (16): the fallback applies
-
-
-def mlp(rng, sizes):
-    """A random ReLU network with layer widths `sizes` (a dense layer between each pair)."""
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(rng.normal(size=(b, a)) / np.sqrt(a), rng.normal(size=b) * 0.3), ReLU()]
-    return Network(layers[:-1], (sizes[0],))
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -10,17 +10,12 @@ from simcert.bounds import ENGINES
 from simcert.bounds.milp import milp_bound_spec
 from simcert.bounds.relaxations import quantize_lines
 from simcert.compress import quantize_activations, quantize_weights
-from simcert.network import Dense, Network, QuantizeActivation, ReLU
+from simcert.network import QuantizeActivation
 from simcert.spec import Box, EpsEquivalence
 from simcert.twin import Twin
 from simcert.verify import verify
 
-
-def mlp(rng, sizes):
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(rng.normal(size=(b, a)) / np.sqrt(a), rng.normal(size=b) * 0.3), ReLU()]
-    return Network(layers[:-1], (sizes[0],))
+from bound_nets import mlp
 
 
 @pytest.mark.parametrize("signed,bits,zp", [(False, 8, 0.0), (False, 4, 3.0), (True, 4, 0.0), (True, 3, -1.0)])

@@ -27,16 +27,11 @@ from simcert.spec import Box, EpsEquivalence
 from simcert.twin import Twin
 from simcert.verify import verify
 
+from bound_nets import mlp
+
 KINDS = ("float16", "int8", "int4", "pruned", "structured", "perturbed", "retrained", "act4")
 N_TWINS = 300
 CHUNK = 20
-
-
-def _mlp(rng: np.random.Generator, sizes: list[int]) -> Network:
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(rng.normal(size=(b, a)) / np.sqrt(a), rng.normal(size=b) * 0.3), ReLU()]
-    return Network(layers[:-1], (sizes[0],))
 
 
 def _retrained(rng: np.random.Generator, f: Network, width: int, depth: int) -> Network:
@@ -70,7 +65,7 @@ def make_twin(seed: int) -> tuple[str, Network, Network]:
     n = int(rng.integers(2, 9))
     depth = int(rng.integers(2, 5))
     width = int(rng.integers(4, {2: 9, 3: 7, 4: 6}[depth]))  # keeps the exact MILP at about a second
-    f = _mlp(rng, [n] + [width] * depth + [2])
+    f = mlp(rng, [n] + [width] * depth + [2])
     kind = KINDS[seed % len(KINDS)]
     if kind == "float16":
         g = to_float16(f)

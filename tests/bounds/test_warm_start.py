@@ -15,19 +15,13 @@ from simcert.bounds import ENGINES
 from simcert.bounds.diff import DiffIntermediate, diff_bounds, diff_forward
 from simcert.compress import prune_structured, quantize_weights, to_float16
 from simcert.bounds.milp import milp_bound_spec
-from simcert.network import Dense, Network, ReLU
 from simcert.search.bab import SearchOptions, branch_and_bound
 from simcert.search.problem import SpecProblem
 from simcert.twin import Twin
 
+from bound_nets import mlp
+
 DT = torch.float64
-
-
-def mlp(rng, sizes):
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(rng.normal(size=(b, a)) / np.sqrt(a), rng.normal(size=b) * 0.3), ReLU()]
-    return Network(layers[:-1], (sizes[0],))
 
 
 def twins():
