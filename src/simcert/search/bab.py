@@ -35,7 +35,7 @@ class SearchOptions:
     attack_after: int = 2  # the gradient attack on the whole region runs at the first step >= this with open
     # boxes (the search proves most easy instances within two steps, where the attack would be wasted)
     seed: int = 0
-    stagnation: float = 0.7  # a child whose slack is above this fraction of its parent's is "stagnant"
+    stagnation: float = 0.95  # a child whose slack is above this fraction of its parent's is "stagnant"
     strong_branching_max_dims: int = 16
     branching_fn: BoundFn | None = None  # cheap engine ranking every split (None: the smear heuristic)
     screen_fn: BoundFn | None = None  # cheap engine tried first on every box; the main engine bounds the rest
