@@ -301,16 +301,14 @@ def diff_backward_partial(
             mu = new_mu
         else:
             const = const + (mu * layer_bias(pair.f, in_shape, mu)).flatten(2).sum(-1)
-            if lam is None:
-                new_mu = pair.f.vjp(mu.reshape(bsz * k, *out_shape), in_shape)
-            else:
+            # mu W + lam (W' - W) = (mu - lam) W + lam W': the same map with two products, not three
+            through_diff = lam is not None and pair.diff is not None
+            new_mu = pair.f.vjp((mu - lam if through_diff else mu).reshape(bsz * k, *out_shape), in_shape)
+            if lam is not None:
                 new_lam = pair.g.vjp(lam.reshape(bsz * k, *out_shape), in_shape)
-                if pair.diff is None:  # identical layers: mu W
-                    new_mu = pair.f.vjp(mu.reshape(bsz * k, *out_shape), in_shape)
-                else:
+                if through_diff:
                     const = const + (lam * layer_bias(pair.diff, in_shape, lam)).flatten(2).sum(-1)
-                    # mu W + lam (W' - W) = (mu - lam) W + lam W': the same map with two products, not three
-                    new_mu = pair.f.vjp((mu - lam).reshape(bsz * k, *out_shape), in_shape) + new_lam
+                    new_mu = new_mu + new_lam
                 lam = new_lam.reshape(bsz, k, *in_shape)
             mu = new_mu.reshape(bsz, k, *in_shape)
     return mu.reshape(bsz, k, -1), const
