@@ -16,6 +16,7 @@ import torch
 
 from .bounds import ENGINES
 from .bounds.common import SpecBounds
+from .bounds.gradient import monotone_signs, supports_gradient
 from .errors import InputError
 from .network import Network, QuantizeActivation
 from .search.attack import first_violation
@@ -208,6 +209,9 @@ def verify(
     # Branching portfolio (measured, docs/benchmarks.md): for the differential engine, rank input splits with
     # the cheap forward pass for the first share of the time, then restart with the smear heuristic; the two
     # fail on different instances. Bounds from every phase are valid for the whole region, so they intersect.
+    if chosen in ("diff", "diff-forward") and options.monotone_fn is None and supports_gradient(twin):
+        # the differential engine's intermediate bounds give an interval gradient: monotone-input fixing
+        options = replace(options, monotone_fn=monotone_signs)
     phases = [options]
     quantized = any(isinstance(l, QuantizeActivation) for l in twin.f.layers + twin.g.layers)
     if options.branching == "auto" and quantized:  # jumps: bisect the widest input (measured, see tests)

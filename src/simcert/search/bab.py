@@ -3,8 +3,11 @@
 The frontier of unresolved sub-boxes is one tensor. Each step bounds a batch of boxes with an engine (a
 callable, see `problem.BoundFn`), drops the proven ones, checks candidate points on the real networks, and
 bisects the rest along the input with the largest `|coefficient| * width` of the engine's linear bound
-(the smear heuristic; ReluDiff uses an interval gradient for the same purpose). The generator yields a
-`SearchState` after every step, so timeouts, progress bars and distributed workers attach from outside.
+(the smear heuristic; ReluDiff uses an interval gradient for the same purpose). Where an interval gradient
+shows a row monotone in some inputs on a box (METHODS.md 3.4), each unproven side of that row moves to a face
+of the box with those inputs fixed at the endpoint where the side is extreme, instead of being bisected: the
+frontier carries, per box, which row sides it must still prove. The generator yields a `SearchState` after
+every step, so timeouts, progress bars and distributed workers attach from outside.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import inspect
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -22,6 +25,8 @@ from ..bounds.common import SpecBounds
 from ..twin import Twin
 from .attack import box_candidates, first_violation, pgd_attack
 from .problem import BoundFn, SpecProblem
+
+MonotoneFn = Callable[[Twin, torch.Tensor, torch.Tensor, torch.Tensor], "torch.Tensor | None"]
 
 __all__ = ["SearchOptions", "SearchState", "branch_and_bound"]
 
@@ -55,6 +60,9 @@ class SearchOptions:
     # only chooses where to split, so its rounding cannot touch soundness (measured: 2x faster than float64)
     strong_dtype: torch.dtype | None = None  # the main engine's strong branching of stagnant boxes
     device: str = "cpu"
+    monotone_fn: MonotoneFn | None = None  # (twin, state (B, P), c1, c2) -> (B, K, n) signs in {-1, 0, 1} from
+    # the engine's intermediate bounds (`bounds.gradient.monotone_signs` for the differential engine; None: no
+    # monotone-input fixing)
 
 
 @dataclass
@@ -63,7 +71,8 @@ class SearchState:
 
     lower: torch.Tensor  # (K,) certified lower bound of each row over the whole region so far
     upper: torch.Tensor  # (K,)
-    proven_fraction: float = 0.0
+    proven_fraction: float = 0.0  # share of the region's volume proven; a box whose row sides went to
+    # monotone faces counts each side (face) as an equal share of its volume
     frontier: int = 1
     boxes_bounded: int = 0
     steps: int = 0
@@ -72,11 +81,6 @@ class SearchState:
     verdict: str = "unknown"
     counterexample: torch.Tensor | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def _log_volume(lower: torch.Tensor, upper: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
-    w = (upper - lower)[:, active]
-    return torch.log(w).sum(dim=1)
 
 
 @functools.lru_cache(maxsize=64)
@@ -114,7 +118,7 @@ def _splittable(width: torch.Tensor, root_width: torch.Tensor) -> torch.Tensor:
 
 def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tensor, hi: torch.Tensor,
                       active: torch.Tensor, with_parent: bool = False, root_width: torch.Tensor | None = None,
-                      dtype: torch.dtype | None = None):
+                      dtype: torch.dtype | None = None, req: torch.Tensor | None = None):
     """For each box (B, n), the input whose bisection gives children with the least remaining slack.
 
     The children are bounded cold (no warm start): a parent's intermediate bounds would mask the differences
@@ -125,7 +129,8 @@ def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tens
     With `with_parent`, also returns each box's best child slack divided by the box's own slack under the same
     engine (near 1: the engine sees no split that helps, so its ranking is uninformative).
     The children are bounded in `dtype` (default: the boxes'); only the choice of input is returned, so a
-    cheaper, less precise dtype cannot affect soundness.
+    cheaper, less precise dtype cannot affect soundness. `req` (B, K, 2): the row sides each box must prove
+    (default: all).
     """
     if dtype is not None and dtype != lo.dtype:
         prob = prob.to(dtype, lo.device)
@@ -144,7 +149,9 @@ def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tens
         all_lo, all_hi = torch.cat([all_lo, lo]), torch.cat([all_hi, hi])
     with torch.no_grad():
         bounds = bound_fn(twin, all_lo, all_hi, prob.c1, prob.c2)
-    slack = (torch.clamp(prob.lo - bounds.lower, min=0) + torch.clamp(bounds.upper - prob.hi, min=0)).sum(1)
+    if req is not None:
+        req = torch.cat([req.repeat_interleave(2 * d, dim=0), req]) if with_parent else req.repeat_interleave(2 * d, dim=0)
+    slack = _side_slack(prob, bounds.lower, bounds.upper, req)
     per_child = slack[: b * 2 * d].reshape(b, d, 2).max(dim=2).values
     root_width = torch.ones_like(lo[0]) if root_width is None else root_width
     per_child = torch.where(_splittable(hi - lo, root_width)[:, dims], per_child, torch.full_like(per_child, math.inf))
@@ -155,6 +162,13 @@ def _strong_branching(twin, prob: SpecProblem, bound_fn: BoundFn, lo: torch.Tens
     if not with_parent:
         return dims[choice], per_child
     return dims[choice], best / slack[b * 2 * d :].clamp(min=1e-300)
+
+
+def _side_slack(prob: SpecProblem, lower: torch.Tensor, upper: torch.Tensor, req: torch.Tensor | None) -> torch.Tensor:
+    """(B,) total amount by which the required row sides (`req` (B, K, 2): lower side, upper side; None: all)
+    miss their limits."""
+    miss = torch.stack([torch.clamp(prob.lo - lower, min=0), torch.clamp(upper - prob.hi, min=0)], -1)
+    return (miss if req is None else torch.where(req, miss, torch.zeros_like(miss))).sum((1, 2))
 
 
 def _screened_bounds(twin, prob: SpecProblem, bound_fn: BoundFn, screen_fn: BoundFn | None,
@@ -187,6 +201,126 @@ def _screened_bounds(twin, prob: SpecProblem, bound_fn: BoundFn, screen_fn: Boun
     return SpecBounds(lower, upper, coeffs, state)
 
 
+@dataclass
+class _Boxes:
+    """Sub-boxes with what the search knows of each: the bounds of the box they came from (valid for them
+    too), the engine's intermediate bounds of that box (its warm start; None when none are kept), the row
+    sides still to prove (B, K, 2: lower side, upper side) and their share of the region's volume."""
+
+    lo: torch.Tensor
+    hi: torch.Tensor
+    blo: torch.Tensor
+    bhi: torch.Tensor
+    req: torch.Tensor
+    weight: torch.Tensor
+    st: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.lo.shape[0])
+
+    def take(self, idx: torch.Tensor | slice) -> "_Boxes":
+        pick = lambda t: None if t is None else t[idx]  # noqa: E731
+        return _Boxes(self.lo[idx], self.hi[idx], self.blo[idx], self.bhi[idx], self.req[idx], self.weight[idx],
+                      pick(self.st))
+
+    def split_last(self, n: int) -> tuple["_Boxes", "_Boxes"]:
+        """(the rest, the last n boxes)."""
+        cut = len(self) - n
+        return self.take(slice(0, cut)), self.take(slice(cut, None))
+
+    @staticmethod
+    def cat(parts: list["_Boxes"], keep_state: bool) -> "_Boxes":
+        """The boxes of `parts` in order; their states too when `keep_state` and every non-empty part has them."""
+        filled = [p for p in parts if len(p)]
+        st = None
+        if keep_state and filled and all(p.st is not None for p in filled):
+            st = torch.cat([p.st for p in filled])
+        return _Boxes(*(torch.cat([getattr(p, name) for p in parts]) for name in
+                        ("lo", "hi", "blo", "bhi", "req", "weight")), st)
+
+    def region_bounds(self, inf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Min of the lower and max of the upper bounds over the boxes that must still prove that side."""
+        if len(self) == 0:
+            return inf.clone(), -inf
+        lower = torch.where(self.req[..., 0], self.blo, inf).min(0).values
+        upper = torch.where(self.req[..., 1], self.bhi, -inf).max(0).values
+        return lower, upper
+
+
+def _monotone_faces(boxes: _Boxes, signs: torch.Tensor, open_req: torch.Tensor, free: torch.Tensor):
+    """Move each open row side of a box whose row is monotone in some free inputs to a face of the box.
+
+    signs (B, K, n) in {-1, 0, 1}; open_req (B, K, 2) the sides still open; free (B, n) the inputs that may be
+    fixed. The upper side of a row non-decreasing in x_j is largest at x_j = hi_j, its lower side at lo_j (the
+    other way round for a non-increasing row), so the side holds on the box iff it holds on that face.
+    Returns (faces, the sides left to the box (B, K, 2)); each face carries one side and the box's share of
+    the volume divided among its sides.
+    """
+    mono = (signs != 0) & free.unsqueeze(1)  # (B, K, n)
+    to_face = open_req & mono.any(-1).unsqueeze(-1)  # (B, K, 2)
+    b, k, side = torch.nonzero(to_face, as_tuple=True)
+    lo, hi = boxes.lo[b].clone(), boxes.hi[b].clone()
+    up = (side == 1).unsqueeze(1)
+    at_hi = (signs[b, k] > 0) == up  # (F, n): where the side is extreme at the input's upper end
+    fix = mono[b, k]
+    value = torch.where(at_hi, hi, lo)
+    lo, hi = torch.where(fix, value, lo), torch.where(fix, value, hi)
+    req = torch.zeros(b.numel(), *boxes.req.shape[1:], dtype=torch.bool, device=lo.device)
+    req[torch.arange(b.numel(), device=lo.device), k, side] = True
+    share = boxes.weight[b] / boxes.req[b].sum((1, 2))
+    faces = _Boxes(lo, hi, boxes.blo[b], boxes.bhi[b], req, share, None if boxes.st is None else boxes.st[b])
+    return faces, open_req & ~to_face
+
+
+def _choose_splits(twin, prob: SpecProblem, bound_fn: BoundFn, options: SearchOptions, o: _Boxes,
+                   p_blo: torch.Tensor, p_bhi: torch.Tensor, coeffs: torch.Tensor | None, free: torch.Tensor,
+                   active: torch.Tensor, root_width: torch.Tensor, sb_cap: int) -> tuple[torch.Tensor, int, int]:
+    """The input to bisect in each open box: (dims (B,), the next strong-branching budget, boxes bounded).
+
+    The smear heuristic (the largest |coefficient| * width over the rows with an open side), replaced by a
+    cheap engine's ranking where that is informative; boxes whose slack barely improved on their parent's
+    (stagnant: the coefficients do not show which input drives the unstable neurons) get strong branching
+    with the real engine (every split tried, the best kept; low-dimensional inputs only), under a budget
+    that doubles while it clearly beats the heuristic and halves otherwise.
+    """
+    dev, width = o.lo.device, o.hi - o.lo
+    if len(o) == 0:
+        return torch.zeros(0, dtype=torch.long, device=dev), sb_cap, 0
+    if coeffs is not None and options.branching != "widest":
+        unresolved = (((o.blo < prob.lo) & o.req[..., 0]) | ((o.bhi > prob.hi) & o.req[..., 1])).to(width)  # (B, K)
+        score = (coeffs.abs() * unresolved.unsqueeze(-1)).sum(1) * width
+        score = torch.where(free, score + 1e-12 * width, torch.full_like(score, -1.0))
+    else:
+        score = width
+    dim = score.argmax(dim=1)
+    if int(active.sum()) > options.strong_branching_max_dims or options.branching == "widest":
+        return dim, sb_cap, 0
+    stagnant = _side_slack(prob, o.blo, o.bhi, o.req) > options.stagnation * _side_slack(prob, p_blo, p_bhi, o.req)
+    if options.branching_fn is not None and (~stagnant).any():  # rank the splits of the other boxes cheaply
+        cheap = torch.nonzero(~stagnant).flatten()
+        cheap_dim, ratio = _strong_branching(
+            twin, prob, options.branching_fn, o.lo[cheap], o.hi[cheap], active, with_parent=True,
+            root_width=root_width, dtype=options.ranking_dtype, req=o.req[cheap],
+        )
+        informative = ratio < options.informative_ratio  # else keep the smear choice
+        dim[cheap[informative]] = cheap_dim[informative]
+    extra = 0
+    if stagnant.any() and sb_cap > 0:
+        sb = torch.nonzero(stagnant).flatten()[:sb_cap]
+        best_dim, per_child = _strong_branching(twin, prob, bound_fn, o.lo[sb], o.hi[sb], active,
+                                                root_width=root_width, dtype=options.strong_dtype, req=o.req[sb])
+        extra = 2 * int(active.sum()) * sb.numel()
+        # adapt the budget: keep it where the best split clearly beats the heuristic's choice
+        pos = torch.cumsum(active.to(torch.long), 0) - 1  # input index -> column of per_child
+        rows = torch.arange(sb.numel(), device=dev)
+        useful = per_child.min(1).values < 0.5 * per_child[rows, pos[dim[sb]]]
+        useful_frac = float(useful.to(width.dtype).mean())
+        cap_max = options.max_strong_branching
+        sb_cap = min(2 * sb_cap, cap_max) if useful_frac >= 0.2 else max(sb_cap // 2, min(4, cap_max))
+        dim[sb] = best_dim
+    return dim, sb_cap, extra
+
+
 def branch_and_bound(
     twin: Twin,
     problem: SpecProblem,
@@ -199,7 +333,8 @@ def branch_and_bound(
 
     Guarantee: "holds" only when every leaf was proven by the (sound) engine; "violated" only with a point
     that violates the problem on the real networks. Anytime: the state's bounds are valid for the whole
-    region at every yield (min/max over proven leaves and the frontier's last bounds).
+    region at every yield (min/max over proven leaves and the frontier's last bounds, each side over the
+    boxes responsible for it).
     """
     t0 = time.perf_counter()
     dt, dev = options.dtype, options.device
@@ -209,143 +344,127 @@ def branch_and_bound(
     hi0 = upper.to(dtype=dt, device=dev).reshape(1, -1)
     active = (hi0 - lo0)[0] > 0
     root_width = torch.where(active, hi0[0] - lo0[0], torch.ones_like(hi0[0]))
-    root_logvol = float(_log_volume(lo0, hi0, active)[0]) if active.any() else 0.0
     k = prob.rows
     inf = torch.full((k,), math.inf, dtype=dt, device=dev)
-    # frontier boxes, the bounds of their parent (valid for them too) and the parent's intermediate bounds
-    # (the engine's warm start; None when the engine keeps none or the memory cap was reached)
-    f_lo, f_hi = lo0, hi0
-    f_blo, f_bhi = -inf.unsqueeze(0), inf.unsqueeze(0)
-    f_st: torch.Tensor | None = None
+    req0 = torch.stack([torch.isfinite(prob.lo), torch.isfinite(prob.hi)], -1).unsqueeze(0)  # (1, K, 2)
+    frontier = _Boxes(lo0, hi0, -inf.unsqueeze(0), inf.unsqueeze(0), req0, torch.ones(1, dtype=dt, device=dev))
     keep_state = True
-    done_lo, done_hi = inf.clone(), -inf.clone()  # running min/max over finished leaves
+    done_lo, done_hi = inf.clone(), -inf.clone()  # running min/max over finished sides
     proven_frac = 0.0
     sb_cap = options.max_strong_branching  # adaptive: strong branching of stagnant boxes per step
     per_box_s = 0.0  # seconds per box of the last step (sizes the last batch before the deadline)
     attacked = False
     state = SearchState(lower=-inf.clone(), upper=inf.clone())
 
-    while f_lo.shape[0] > 0:
+    def fold(lower_b: torch.Tensor, upper_b: torch.Tensor, sides: torch.Tensor) -> None:
+        """Finished row sides (B, K, 2) of bounded boxes enter the running bounds."""
+        nonlocal done_lo, done_hi
+        done_lo = torch.minimum(done_lo, torch.where(sides[..., 0], lower_b, inf).min(0).values)
+        done_hi = torch.maximum(done_hi, torch.where(sides[..., 1], upper_b, -inf).max(0).values)
+
+    def region_bounds(extra: _Boxes | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        f_lo, f_hi = frontier.region_bounds(inf)
+        lo_, hi_ = torch.minimum(done_lo, f_lo), torch.maximum(done_hi, f_hi)
+        if extra is not None:
+            e_lo, e_hi = extra.region_bounds(inf)
+            lo_, hi_ = torch.minimum(lo_, e_lo), torch.maximum(hi_, e_hi)
+        return lo_, hi_
+
+    while len(frontier) > 0:
         if options.deadline is not None and time.perf_counter() > options.deadline:
             state.done, state.verdict = True, "unresolved"
             state.notes.append("deadline reached")
             yield state
             return
         step_t0 = time.perf_counter()
-        take = min(options.batch_size, f_lo.shape[0])
+        take = min(options.batch_size, len(frontier))
         if options.deadline is not None and per_box_s > 0:  # a smaller batch where a full one would overrun
             take = max(1, min(take, int((options.deadline - step_t0) / per_box_s)))
-        b_lo, b_hi = f_lo[-take:], f_hi[-take:]
-        p_blo, p_bhi = f_blo[-take:], f_bhi[-take:]
-        f_lo, f_hi, f_blo, f_bhi = f_lo[:-take], f_hi[:-take], f_blo[:-take], f_bhi[:-take]
-        b_st = None
-        if f_st is not None:
-            b_st, f_st = f_st[-take:], f_st[:-take]
+        frontier, batch = frontier.split_last(take)
         with torch.no_grad():
-            bounds = _screened_bounds(twin, prob, bound_fn, options.screen_fn, b_lo, b_hi, b_st)
+            bounds = _screened_bounds(twin, prob, bound_fn, options.screen_fn, batch.lo, batch.hi, batch.st)
         state.boxes_bounded += take
-        proven = prob.proven(bounds)
+        met = torch.stack([bounds.lower >= prob.lo, bounds.upper <= prob.hi], -1)  # (B, K, 2)
+        proven = (met | ~batch.req).all(dim=(1, 2))
         # counterexample candidates from the unproven boxes; once, also a gradient attack on the whole region
         # (cheap, finds most counterexamples; skipped when the search ends within `attack_after` steps)
         open_idx = torch.nonzero(~proven).flatten()
         if open_idx.numel():
             coeffs = None if bounds.input_coeffs is None else bounds.input_coeffs[open_idx]
-            points = box_candidates(b_lo[open_idx], b_hi[open_idx], coeffs)
+            points = box_candidates(batch.lo[open_idx], batch.hi[open_idx], coeffs)
             if not attacked and state.steps >= options.attack_after and options.attack_starts > 0:
                 attacked = True
                 points = torch.cat([points, pgd_attack(twin, prob, lo0, hi0, options.attack_starts,
                                                        options.attack_steps, gen)])
             x = first_violation(twin, prob, points)
             if x is not None:
-                # bounds valid for the whole region: finished leaves, this batch and the rest of the frontier
-                batch_lo, batch_hi = torch.cat([bounds.lower, f_blo]), torch.cat([bounds.upper, f_bhi])
-                state.lower = torch.minimum(done_lo, batch_lo.min(0).values)
-                state.upper = torch.maximum(done_hi, batch_hi.max(0).values)
+                # bounds valid for the whole region: finished sides, this batch and the rest of the frontier
+                bounded = _Boxes(batch.lo, batch.hi, bounds.lower, bounds.upper, batch.req, batch.weight)
+                state.lower, state.upper = region_bounds(bounded)
                 state.done, state.verdict, state.counterexample = True, "violated", x
                 state.elapsed = time.perf_counter() - t0
                 yield state
                 return
         # finished leaves
         if proven.any():
-            done_lo = torch.minimum(done_lo, bounds.lower[proven].min(dim=0).values)
-            done_hi = torch.maximum(done_hi, bounds.upper[proven].max(dim=0).values)
-            if active.any():
-                proven_frac += float(torch.exp(_log_volume(b_lo[proven], b_hi[proven], active) - root_logvol).sum())
-            else:
-                proven_frac = 1.0
+            fold(bounds.lower[proven], bounds.upper[proven], batch.req[proven])
+            proven_frac += float(batch.weight[proven].sum())
         # split the open boxes
         if open_idx.numel():
-            o_lo, o_hi = b_lo[open_idx], b_hi[open_idx]
-            o_blo, o_bhi = bounds.lower[open_idx], bounds.upper[open_idx]
-            o_st = bounds.state[open_idx] if (keep_state and bounds.state is not None) else None
-            width = o_hi - o_lo
-            if bounds.input_coeffs is not None and options.branching != "widest":
-                unresolved = ((o_blo < prob.lo) | (o_bhi > prob.hi)).to(dt)  # (B, K)
-                score = (bounds.input_coeffs[open_idx].abs() * unresolved.unsqueeze(-1)).sum(1) * width
-                score = torch.where(_splittable(width, root_width), score + 1e-12 * width, torch.full_like(score, -1.0))
-            else:
-                score = width
-            dim = score.argmax(dim=1)
-            # stagnating boxes (their bound barely improved on the parent's): the linear coefficients do not
-            # show which input drives the unstable neurons, so try every split and keep the best (strong
-            # branching, only for low-dimensional inputs)
-            slack = lambda blo, bhi: torch.clamp(prob.lo - blo, min=0) + torch.clamp(bhi - prob.hi, min=0)  # noqa: E731
-            stagnant = slack(o_blo, o_bhi).sum(1) > options.stagnation * slack(p_blo[open_idx], p_bhi[open_idx]).sum(1)
-            if int(active.sum()) <= options.strong_branching_max_dims and options.branching != "widest":
-                if options.branching_fn is not None and (~stagnant).any():
-                    # rank the splits of the other boxes with a cheap engine
-                    cheap = torch.nonzero(~stagnant).flatten()
-                    cheap_dim, ratio = _strong_branching(
-                        twin, prob, options.branching_fn, o_lo[cheap], o_hi[cheap], active, with_parent=True,
-                        root_width=root_width, dtype=options.ranking_dtype,
-                    )
-                    informative = ratio < options.informative_ratio  # else keep the smear choice
-                    dim[cheap[informative]] = cheap_dim[informative]
-                if stagnant.any() and sb_cap > 0:
-                    sb = torch.nonzero(stagnant).flatten()[:sb_cap]
-                    best_dim, per_child = _strong_branching(twin, prob, bound_fn, o_lo[sb], o_hi[sb], active,
-                                                            root_width=root_width, dtype=options.strong_dtype)
-                    state.boxes_bounded += 2 * int(active.sum()) * sb.numel()
-                    # adapt the budget: keep it where the best split clearly beats the heuristic's choice
-                    pos = torch.cumsum(active.to(torch.long), 0) - 1  # input index -> column of per_child
-                    rows = torch.arange(sb.numel(), device=dev)
-                    useful = per_child.min(1).values < 0.5 * per_child[rows, pos[dim[sb]]]
-                    useful_frac = float(useful.to(dt).mean())
-                    cap_max = options.max_strong_branching
-                    sb_cap = min(2 * sb_cap, cap_max) if useful_frac >= 0.2 else max(sb_cap // 2, min(4, cap_max))
-                    dim[sb] = best_dim
-            mid = ((o_lo + o_hi) / 2).gather(1, dim[:, None]).squeeze(1)
-            rows = torch.arange(o_lo.shape[0], device=dev)
-            left_hi = o_hi.clone()
+            o = batch.take(open_idx)
+            o = _Boxes(o.lo, o.hi, bounds.lower[open_idx], bounds.upper[open_idx], o.req, o.weight,
+                       bounds.state[open_idx] if (keep_state and bounds.state is not None) else None)
+            p_blo, p_bhi = batch.blo[open_idx], batch.bhi[open_idx]
+            free = _splittable(o.hi - o.lo, root_width) & active
+            faces = None
+            if options.monotone_fn is not None and bounds.state is not None:
+                signs = options.monotone_fn(twin, bounds.state[open_idx], prob.c1, prob.c2)
+                if signs is not None and (signs != 0).any():
+                    met_o = met[open_idx] & o.req
+                    faces, left = _monotone_faces(o, signs, o.req & ~met_o, free)
+                    if len(faces):
+                        # the box's met sides are finished; its faced sides leave; the rest stays to be split
+                        share = o.weight / o.req.sum((1, 2))
+                        fold(o.blo, o.bhi, met_o)
+                        proven_frac += float((share * met_o.sum((1, 2))).sum())
+                        o.weight = share * left.sum((1, 2))
+                        o.req = left
+                        keep = torch.nonzero(left.any(dim=(1, 2))).flatten()
+                        o, p_blo, p_bhi, free = o.take(keep), p_blo[keep], p_bhi[keep], free[keep]
+                        open_idx = open_idx[keep]
+                    else:
+                        faces = None
+            coeffs = None if bounds.input_coeffs is None else bounds.input_coeffs[open_idx]
+            dim, sb_cap, extra = _choose_splits(twin, prob, bound_fn, options, o, p_blo, p_bhi, coeffs, free,
+                                                active, root_width, sb_cap)
+            state.boxes_bounded += extra
+            mid = ((o.lo + o.hi) / 2).gather(1, dim[:, None]).squeeze(1)
+            rows = torch.arange(len(o), device=dev)
+            left_hi = o.hi.clone()
             left_hi[rows, dim] = mid
-            right_lo = o_lo.clone()
+            right_lo = o.lo.clone()
             right_lo[rows, dim] = mid
-            f_lo = torch.cat([f_lo, o_lo, right_lo])
-            f_hi = torch.cat([f_hi, left_hi, o_hi])
-            f_blo = torch.cat([f_blo, o_blo, o_blo])
-            f_bhi = torch.cat([f_bhi, o_bhi, o_bhi])
-            if f_st is not None or f_lo.shape[0] == 2 * open_idx.numel():  # states aligned with the frontier
-                if o_st is None:
-                    f_st = None
-                else:
-                    f_st = torch.cat([o_st, o_st]) if f_st is None else torch.cat([f_st, o_st, o_st])
-                if f_st is not None and f_st.numel() * f_st.element_size() > options.max_state_mb * 2**20:
-                    keep_state, f_st = False, None
-                    state.notes.append("warm-start memory cap reached: intermediate bounds no longer reused")
-            if f_lo.shape[0] > options.max_frontier:
+            half = o.weight / 2
+            children = [_Boxes(o.lo, left_hi, o.blo, o.bhi, o.req, half, o.st),
+                        _Boxes(right_lo, o.hi, o.blo, o.bhi, o.req, half, o.st)]
+            if faces is not None:
+                children.append(faces)
+            frontier = _Boxes.cat([frontier, *children], keep_state)
+            if frontier.st is not None and frontier.st.numel() * frontier.st.element_size() > options.max_state_mb * 2**20:
+                keep_state, frontier.st = False, None
+                state.notes.append("warm-start memory cap reached: intermediate bounds no longer reused")
+            if len(frontier) > options.max_frontier:
                 state.notes.append("frontier limit reached")
-                state.lower = torch.minimum(done_lo, f_blo.min(0).values)
-                state.upper = torch.maximum(done_hi, f_bhi.max(0).values)
+                state.lower, state.upper = region_bounds()
                 state.done, state.verdict = True, "unresolved"
                 yield state
                 return
         per_box_s = (time.perf_counter() - step_t0) / take
         state.steps += 1
-        state.frontier = int(f_lo.shape[0])
+        state.frontier = len(frontier)
         state.proven_fraction = min(proven_frac, 1.0)
-        state.lower = torch.minimum(done_lo, f_blo.min(0).values) if f_lo.shape[0] else done_lo
-        state.upper = torch.maximum(done_hi, f_bhi.max(0).values) if f_lo.shape[0] else done_hi
+        state.lower, state.upper = region_bounds()
         state.elapsed = time.perf_counter() - t0
-        if f_lo.shape[0] == 0:
+        if len(frontier) == 0:
             state.done, state.verdict, state.proven_fraction = True, "holds", 1.0
         yield state
