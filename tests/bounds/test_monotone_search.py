@@ -82,3 +82,5 @@ def test_one_sided_rows_use_faces() -> None:
         states, _ = _search(twin, prob, lo, hi, monotone=True)
         assert states[-1].verdict == verdict
         assert all(float(st.upper[0]) >= top - 1e-9 for st in states)
+        # the side without a limit is still bounded, soundly (the report shows both sides)
+        assert all(-np.inf < float(st.lower[0]) <= float(exact.lower[0]) + 1e-9 for st in states)

@@ -346,7 +346,7 @@ def branch_and_bound(
     root_width = torch.where(active, hi0[0] - lo0[0], torch.ones_like(hi0[0]))
     k = prob.rows
     inf = torch.full((k,), math.inf, dtype=dt, device=dev)
-    req0 = torch.stack([torch.isfinite(prob.lo), torch.isfinite(prob.hi)], -1).unsqueeze(0)  # (1, K, 2)
+    req0 = torch.ones(1, k, 2, dtype=torch.bool, device=dev)  # every side; an infinite limit is met at once
     frontier = _Boxes(lo0, hi0, -inf.unsqueeze(0), inf.unsqueeze(0), req0, torch.ones(1, dtype=dt, device=dev))
     keep_state = True
     done_lo, done_hi = inf.clone(), -inf.clone()  # running min/max over finished sides
