@@ -416,13 +416,14 @@ def branch_and_bound(
                        bounds.state[open_idx] if (keep_state and bounds.state is not None) else None)
             p_blo, p_bhi = batch.blo[open_idx], batch.bhi[open_idx]
             free = _splittable(o.hi - o.lo, root_width) & active
-            faces = None
+            faces: list[_Boxes] = []
             if options.monotone_fn is not None and bounds.state is not None:
                 signs = options.monotone_fn(twin, bounds.state[open_idx], prob.c1, prob.c2)
                 if signs is not None and (signs != 0).any():
                     met_o = met[open_idx] & o.req
-                    faces, left = _monotone_faces(o, signs, o.req & ~met_o, free)
-                    if len(faces):
+                    new_faces, left = _monotone_faces(o, signs, o.req & ~met_o, free)
+                    if len(new_faces):
+                        faces = [new_faces]
                         # the box's met sides are finished; its faced sides leave; the rest stays to be split
                         share = o.weight / o.req.sum((1, 2))
                         fold(o.blo, o.bhi, met_o)
@@ -432,8 +433,6 @@ def branch_and_bound(
                         keep = torch.nonzero(left.any(dim=(1, 2))).flatten()
                         o, p_blo, p_bhi, free = o.take(keep), p_blo[keep], p_bhi[keep], free[keep]
                         open_idx = open_idx[keep]
-                    else:
-                        faces = None
             coeffs = None if bounds.input_coeffs is None else bounds.input_coeffs[open_idx]
             dim, sb_cap, extra = _choose_splits(twin, prob, bound_fn, options, o, p_blo, p_bhi, coeffs, free,
                                                 active, root_width, sb_cap)
@@ -446,9 +445,7 @@ def branch_and_bound(
             right_lo[rows, dim] = mid
             half = o.weight / 2
             children = [_Boxes(o.lo, left_hi, o.blo, o.bhi, o.req, half, o.st),
-                        _Boxes(right_lo, o.hi, o.blo, o.bhi, o.req, half, o.st)]
-            if faces is not None:
-                children.append(faces)
+                        _Boxes(right_lo, o.hi, o.blo, o.bhi, o.req, half, o.st), *faces]
             frontier = _Boxes.cat([frontier, *children], keep_state)
             if frontier.st is not None and frontier.st.numel() * frontier.st.element_size() > options.max_state_mb * 2**20:
                 keep_state, frontier.st = False, None
