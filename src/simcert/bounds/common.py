@@ -8,7 +8,7 @@ import torch
 
 from ..network import Layer, Shape
 
-__all__ = ["SpecBounds", "concretize_upper", "concretize_lower", "widen", "layer_bias", "apply_flat", "quantizer_interval"]
+__all__ = ["SpecBounds", "batch_dot", "concretize_upper", "concretize_lower", "widen", "layer_bias", "apply_flat", "quantizer_interval"]
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,25 @@ class SpecBounds:
     state: torch.Tensor | None = None
 
 
+def batch_dot(a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Per-box dot products: out[b, k] = a[b, k, :] . v[b, :].   a: (B, K, n), v: (B, n) -> (B, K).
+
+    One batched matrix product; `torch.einsum` computes the same with about 20 us more dispatch per call,
+    which a search step on one box pays hundreds of times.
+    """
+    return torch.bmm(a, v.unsqueeze(-1)).squeeze(-1)
+
+
 def concretize_upper(a: torch.Tensor, const: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
     """max over the box of a . x + const:  const + a . center + |a| . radius.   a: (B, K, n), box: (B, n)."""
     center, radius = (upper + lower) / 2, (upper - lower) / 2
-    return const + torch.einsum("bkn,bn->bk", a, center) + torch.einsum("bkn,bn->bk", a.abs(), radius)
+    return const + batch_dot(a, center) + batch_dot(a.abs(), radius)
 
 
 def concretize_lower(a: torch.Tensor, const: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
     """min over the box of a . x + const."""
     center, radius = (upper + lower) / 2, (upper - lower) / 2
-    return const + torch.einsum("bkn,bn->bk", a, center) - torch.einsum("bkn,bn->bk", a.abs(), radius)
+    return const + batch_dot(a, center) - batch_dot(a.abs(), radius)
 
 
 def widen(lower: torch.Tensor, upper: torch.Tensor, rel: float = 1e-9, abs_: float = 1e-12):

@@ -26,7 +26,7 @@ from ..errors import UnsupportedOpError
 from ..network import Layer, QuantizeActivation, ReLU, Shape
 from ..twin import Twin
 from .crown import backsubstitute
-from .common import SpecBounds, apply_flat, concretize_upper, layer_bias, quantizer_interval, widen
+from .common import SpecBounds, apply_flat, batch_dot, concretize_upper, layer_bias, quantizer_interval, widen
 from .interval import interval_bounds
 from .relaxations import (
     ActivationLines,
@@ -96,8 +96,8 @@ def _ranges(up: torch.Tensor, lo: torch.Tensor, box_c: torch.Tensor, box_r: torc
     out = []
     for eq in (up, lo):
         e = eq.reshape(bsz, eq.shape[1], -1)
-        mid = e[:, -1] + torch.einsum("bnw,bn->bw", e[:, :-1], box_c)
-        rad = torch.einsum("bnw,bn->bw", e[:, :-1].abs(), box_r)
+        mid = e[:, -1] + torch.bmm(box_c.unsqueeze(1), e[:, :-1]).squeeze(1)
+        rad = torch.bmm(box_r.unsqueeze(1), e[:, :-1].abs()).squeeze(1)
         out += [(mid - rad).reshape(bsz, *shape), (mid + rad).reshape(bsz, *shape)]
     return tuple(out)
 
@@ -289,13 +289,13 @@ def diff_backward_partial(
                 keys = ("s_mid", "s_rad", "b_mid", "b_rad") + (() if lam is None else tuple(k for k in h if k[0] == "d"))
                 h = {key: h[key].index_select(0, box_index) for key in keys}
             amu = mu.abs()
-            const = const + torch.einsum("bkw,bw->bk", mu.flatten(2), h["b_mid"])
-            const = const + torch.einsum("bkw,bw->bk", amu.flatten(2), h["b_rad"])
+            const = const + batch_dot(mu.flatten(2), h["b_mid"])
+            const = const + batch_dot(amu.flatten(2), h["b_rad"])
             new_mu = torch.addcmul(mu * h["s_mid"], amu, h["s_rad"])
             if lam is not None:
                 alam = lam.abs()
-                const = const + torch.einsum("bkw,bw->bk", lam.flatten(2), h["db_mid"])
-                const = const + torch.einsum("bkw,bw->bk", alam.flatten(2), h["db_rad"])
+                const = const + batch_dot(lam.flatten(2), h["db_mid"])
+                const = const + batch_dot(alam.flatten(2), h["db_rad"])
                 new_mu = torch.addcmul(torch.addcmul(new_mu, lam, h["dz_mid"]), alam, h["dz_rad"])
                 lam = torch.addcmul(lam * h["dd_mid"], alam, h["dd_rad"])
             mu = new_mu
