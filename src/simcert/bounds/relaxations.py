@@ -147,7 +147,8 @@ def diff_relu_lines(
         is what keeps bounds tight when the twins are close.
 
     Default theta: per neuron, the family whose bound is smaller when evaluated on the concrete intervals
-    (ties go to (A), exact in stable cases). theta is the alpha-optimizable knob of `alpha` engines.
+    (ties go to (A), exact in stable cases). theta, like the lower slopes, may be any value in [0, 1]; no engine
+    optimizes them (on ACAS Xu frontiers that gained 0.1%, docs/bench-data/acas_eps0.05.notes.md).
     """
     f = relu_lines(zl, zu, f_lower_slope)
     g = relu_lines(gl, gu, g_lower_slope)
