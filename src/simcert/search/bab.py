@@ -96,14 +96,18 @@ def accepts(fn: BoundFn | None, name: str) -> bool:
 
 
 def _bound(fn: BoundFn, twin, prob: SpecProblem, lo: torch.Tensor, hi: torch.Tensor,
-           prior: torch.Tensor | None) -> SpecBounds:
+           prior: torch.Tensor | None, root: bool = False) -> SpecBounds:
     """One engine call, warm-started with the parents' intermediate bounds where the engine takes them, and
-    told which boxes its cheap pass already proves (they skip the expensive one) where it can use that."""
+    told which boxes its cheap pass already proves (they skip the expensive one) where it can use that. The
+    region's own box (`root`) skips the cheap pass where the engine allows it (`screen=False`): the widest
+    box is the least likely to be settled by it."""
     kw: dict = {}
     if prior is not None and accepts(fn, "prior"):
         kw["prior"] = prior
     if accepts(fn, "settled"):
         kw["settled"] = prob.proven
+    if root and accepts(fn, "screen"):
+        kw["screen"] = False
     return fn(twin, lo, hi, prob.c1, prob.c2, **kw)
 
 
@@ -172,17 +176,18 @@ def _side_slack(prob: SpecProblem, lower: torch.Tensor, upper: torch.Tensor, req
 
 
 def _screened_bounds(twin, prob: SpecProblem, bound_fn: BoundFn, screen_fn: BoundFn | None,
-                     lo: torch.Tensor, hi: torch.Tensor, prior: torch.Tensor | None = None) -> SpecBounds:
+                     lo: torch.Tensor, hi: torch.Tensor, prior: torch.Tensor | None = None,
+                     root: bool = False) -> SpecBounds:
     """Bounds of a batch: the cheap `screen_fn` first, the main engine only on the boxes it leaves open (both
     are sound, so the open boxes keep the intersection). The state of boxes the screen proved is the prior's
     (they are not split again)."""
     if screen_fn is None:
-        return _bound(bound_fn, twin, prob, lo, hi, prior)
+        return _bound(bound_fn, twin, prob, lo, hi, prior, root)
     cheap = _bound(screen_fn, twin, prob, lo, hi, prior)
     hard = torch.nonzero(~prob.proven(cheap)).flatten()
     if hard.numel() == 0:
         return cheap
-    full = _bound(bound_fn, twin, prob, lo[hard], hi[hard], None if prior is None else prior[hard])
+    full = _bound(bound_fn, twin, prob, lo[hard], hi[hard], None if prior is None else prior[hard], root)
     lower, upper = cheap.lower.clone(), cheap.upper.clone()
     lower[hard] = torch.maximum(full.lower, lower[hard])
     upper[hard] = torch.minimum(full.upper, upper[hard])
@@ -382,7 +387,8 @@ def branch_and_bound(
             take = max(1, min(take, int((options.deadline - step_t0) / per_box_s)))
         frontier, batch = frontier.split_last(take)
         with torch.no_grad():
-            bounds = _screened_bounds(twin, prob, bound_fn, options.screen_fn, batch.lo, batch.hi, batch.st)
+            bounds = _screened_bounds(twin, prob, bound_fn, options.screen_fn, batch.lo, batch.hi, batch.st,
+                                      root=state.steps == 0)
         state.boxes_bounded += take
         met = torch.stack([bounds.lower >= prob.lo, bounds.upper <= prob.hi], -1)  # (B, K, 2)
         proven = (met | ~batch.req).all(dim=(1, 2))
