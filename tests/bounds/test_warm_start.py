@@ -161,3 +161,49 @@ def test_settled_boxes_skip_refinement_only(name, f, g):
     xs = x.reshape(-1, 4)
     d = (g.forward(xs)[:, 0] - f.forward(xs)[:, 0]).reshape(lo.shape[0], 200)
     assert (part.lower[:, 0, None] <= d + 1e-9).all() and (d <= part.upper[:, 0, None] + 1e-9).all()
+
+
+@pytest.mark.parametrize("name,f,g", list(twins()), ids=[t[0] for t in twins()])
+def test_unscreened_bounds_are_sound_and_close_to_screened(name, f, g):
+    """`screen=False` (the refined pass without the forward pass first, used for a region's own box) stays
+    sound, keeps a state the children can warm-start from, and differs from the screened bound only by the
+    forward pass's intersection (it is never tighter than it)."""
+    twin = Twin(f, g)
+    rng = np.random.default_rng(21)
+    centre = torch.from_numpy(rng.normal(size=(5, 4)))
+    lo, hi = centre - 0.8, centre + 0.8
+    c1, c2 = -torch.eye(3, dtype=DT), torch.eye(3, dtype=DT)
+    screened = diff_bounds(twin, lo, hi, c1, c2, intermediate="backward")
+    alone = diff_bounds(twin, lo, hi, c1, c2, intermediate="backward", screen=False)
+    assert alone.state is not None and alone.state.shape == screened.state.shape
+    assert torch.all(screened.lower >= alone.lower - 1e-12) and torch.all(screened.upper <= alone.upper + 1e-12)
+    t = torch.from_numpy(rng.uniform(size=(400, *lo.shape)))
+    x = (lo + t * (hi - lo)).reshape(-1, 4)
+    v = (g.forward(x) - f.forward(x)).reshape(400, -1, 3)
+    assert torch.all(v >= alone.lower) and torch.all(v <= alone.upper)
+    # the unscreened pass is the refined pass the screened call runs second (up to the intersection)
+    width = lambda b: (b.upper - b.lower).median()  # noqa: E731
+    assert float(width(alone)) <= 1.05 * float(width(screened))
+
+
+def test_the_search_bounds_only_its_root_without_the_screening_pass():
+    rng = np.random.default_rng(4)
+    f = mlp(rng, [3, 12, 12, 2])
+    g = to_float16(f)
+    twin = Twin(f, g)
+    calls = []
+
+    def engine(twin, lower, upper, c1, c2, prior=None, settled=None, screen=True):
+        calls.append((lower.shape[0], prior is None, screen))
+        return diff_bounds(twin, lower, upper, c1, c2, intermediate="backward", prior=prior, settled=settled,
+                           screen=screen)
+
+    prob = SpecProblem(-torch.eye(2, dtype=DT), torch.eye(2, dtype=DT), torch.full((2,), -1.1e-3, dtype=DT),
+                       torch.full((2,), 1.1e-3, dtype=DT))
+    lo, hi = -torch.ones(3, dtype=DT), torch.ones(3, dtype=DT)
+    for state in branch_and_bound(twin, prob, lo, hi, engine, SearchOptions(attack_starts=0, max_frontier=4000)):
+        if state.done or state.steps >= 4:
+            break
+    assert len(calls) >= 2, "the root was proven at once: make the spec harder"
+    assert calls[0] == (1, True, False)
+    assert all(screen for _, _, screen in calls[1:])
