@@ -245,6 +245,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
     lines += ["## VeryDiff pruned twins (pruned and fine-tuned: every weight differs)", "",
               "`simcert bench verydiff --timeout 60 --out docs/bench-data/verydiff.csv`", ""]
     lines += _table(_read(d / "verydiff.csv"), ["pair", "property", "method", "result", "time_s", "boxes", "bound_lower", "bound_upper"])
+    lines += _notes(d / "verydiff.notes.md")
     lines += ["## A distilled student of a different architecture (nnequiv MNIST 8x8, 64-100-80-60-40-20-10 vs 64-40-40-10)", "",
               "`simcert bench student --out docs/bench-data/student.csv`: L-inf balls of radius 0.01 around 5 random points.", ""]
     lines += _table(_read(d / "student.csv"), ["pair", "property", "method", "result", "time_s", "boxes", "bound_lower", "bound_upper"])
