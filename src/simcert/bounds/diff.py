@@ -448,12 +448,10 @@ def diff_bounds(
     Guarantee: sound (float64 + outward widening); not complete.
     Reference: Paulsen et al., ReluDiff (ICSE 2020) and NeuroDiff (ASE 2020).
     """
-    if intermediate == "backward" and not screen:
-        inter, lines, _ = diff_forward(twin, lower, upper, refine=True, prior=prior)
-        return replace(_final_pass(twin, lines, lower, upper, c1, c2), state=inter.pack() if inter.z else None)
-    inter, lines, _ = diff_forward(twin, lower, upper, prior=prior)
+    refine_only = intermediate == "backward" and not screen
+    inter, lines, _ = diff_forward(twin, lower, upper, refine=refine_only, prior=prior)
     res = replace(_final_pass(twin, lines, lower, upper, c1, c2), state=inter.pack() if inter.z else None)
-    if intermediate != "backward" or not inter.z:
+    if refine_only or intermediate != "backward" or not inter.z:
         return res
     todo = None if settled is None else torch.nonzero(~settled(res)).flatten()
     if todo is not None and todo.numel() == 0:
