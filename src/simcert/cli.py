@@ -108,6 +108,9 @@ def cli() -> None:
 @click.option("--timeout", type=float, default=60.0, show_default=True, metavar="S", help="Time limit in seconds.")
 @click.option("--milp-fallback", is_flag=True,
               help="Regions with more than 16 free inputs: after half the time, bound the open rows by exact MILP.")
+@click.option("--relu-split/--no-relu-split", default=True, show_default=True,
+              help="Regions with more than 16 free inputs (differential engine): after half the time, split "
+                   "ReLU phases (beta multipliers) on the open rows.")
 @_json_option()
 @_quiet_option
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="torch device.")

@@ -22,6 +22,7 @@ from .network import Network, QuantizeActivation
 from .search.attack import first_violation
 from .search.bab import SearchOptions, SearchState, branch_and_bound
 from .search.problem import BoundFn, SpecProblem
+from .search.relu_split import relu_split_search, supports_relu_split
 from .spec import Box, DeltaTop1, EpsEquivalence, LinearSpec, RsmSpec, Top1, check_outputs
 from .spec.properties import Property
 from .twin import Twin
@@ -221,8 +222,12 @@ def verify(
     t0 = time.perf_counter()
     # many free inputs: bisection barely shrinks the box, so the exact MILP gets the rest of the time
     free = int((upper > lower).sum())
-    use_milp = options.milp_fallback and chosen != "milp" and free > options.strong_branching_max_dims
-    search_timeout = timeout * options.milp_share if use_milp else timeout
+    high_dim = free > options.strong_branching_max_dims
+    use_milp = options.milp_fallback and chosen != "milp" and high_dim
+    # ... or, by default on the differential engine, ReLU-split branch and bound
+    use_split = (options.relu_split and not use_milp and chosen == "diff" and high_dim and not quantized
+                 and supports_relu_split(twin))
+    search_timeout = timeout * (options.milp_share if use_milp else options.relu_split_share if use_split else 1.0)
     state: SearchState | None = None
     counterexample = None
     verdict = "unknown"
@@ -262,6 +267,15 @@ def verify(
             break
     assert state is not None
     precision = VerificationResult.precision
+    split_note = None
+    if use_split and verdict == "unknown" and t0 + timeout - time.perf_counter() > 0.1:
+        split = relu_split_search(twin, problem, lower, upper, best_lo, best_hi, t0 + timeout)
+        if split is not None:
+            best_lo, best_hi = torch.maximum(best_lo, split.lower), torch.minimum(best_hi, split.upper)
+            split_note = {"domains": split.domains, "closed_share": round(split.closed_share, 4),
+                          "time_s": round(split.time_s, 3)}
+            if bool(problem.proven(SpecBounds(best_lo[None], best_hi[None], None))[0]):
+                verdict = "holds"
     milp_note = None
     if use_milp and verdict == "unknown" and t0 + timeout - time.perf_counter() > 0.1:
         from .search.milp_fallback import milp_fallback
@@ -286,6 +300,8 @@ def verify(
     }
     if milp_note is not None:
         stats["milp"] = milp_note
+    if split_note is not None:
+        stats["relu_split"] = split_note
     return VerificationResult(
         verdict=verdict,
         property=prop,

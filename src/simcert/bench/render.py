@@ -250,6 +250,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
               "`simcert bench student --out docs/bench-data/student.csv`: L-inf balls of radius 0.01 around 5 random points.", ""]
     lines += _table(_read(d / "student.csv"), ["pair", "property", "method", "result", "time_s", "boxes", "bound_lower", "bound_upper"])
     lines += cnn.render_section(_read(d / "cnn.csv"))
+    lines += _notes(d / "cnn.notes.md")
     lines += quantized.render_section(_read(d / "quantized.csv"))
     for extra in sorted(p for p in d.glob("*.md") if not p.name.endswith(".notes.md")):
         lines += [extra.read_text().rstrip(), ""]

@@ -262,6 +262,7 @@ def diff_backward(
 def diff_backward_partial(
     twin: Twin, lines: dict[int, tuple], mu: torch.Tensor, lam: torch.Tensor | None,
     end: int, box_index: torch.Tensor | None = None,
+    pre_terms: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None, trace: dict | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Upper bound of mu . z_L + lam . delta_L as A . x + const, back-substituted through the (z, delta) graph.
 
@@ -273,6 +274,9 @@ def diff_backward_partial(
     At the input, delta_0 = 0 (both networks read the same x), so only mu remains.
     `box_index` (B,): the lines are per box and batch entry r uses box box_index[r] (rows gathered from
     many boxes, without padding).
+    `pre_terms` {i: (add_mu, add_lam)}: terms added to the objective at activation pair i's input, i.e.
+    add_mu . z_i + add_lam . delta_i (the Lagrangian terms of phase constraints, `search/relu_split.py`).
+    `trace`: filled with {i: (mu, lam)}, the coefficients of pair i's output (branching scores).
     """
     assert twin.pairs is not None
     shapes = twin.shapes()
@@ -285,6 +289,8 @@ def diff_backward_partial(
             # c+ . upper_line + c- . lower_line = c . mid + |c| . rad, with mid/rad the half sum/difference
             # of the two lines (one fused multiply-add per term instead of sign selections)
             h = _half_lines(lines[i])
+            if trace is not None:
+                trace[i] = (mu, lam)
             if box_index is not None:
                 keys = ("s_mid", "s_rad", "b_mid", "b_rad") + (() if lam is None else tuple(k for k in h if k[0] == "d"))
                 h = {key: h[key].index_select(0, box_index) for key in keys}
@@ -299,6 +305,10 @@ def diff_backward_partial(
                 new_mu = torch.addcmul(torch.addcmul(new_mu, lam, h["dz_mid"]), alam, h["dz_rad"])
                 lam = torch.addcmul(lam * h["dd_mid"], alam, h["dd_rad"])
             mu = new_mu
+            if pre_terms is not None and i in pre_terms:
+                add_mu, add_lam = pre_terms[i]
+                mu = mu + add_mu.reshape(mu.shape)
+                lam = lam + add_lam.reshape(mu.shape)  # type: ignore[operator]
         else:
             const = const + (mu * layer_bias(pair.f, in_shape, mu)).flatten(2).sum(-1)
             # mu W + lam (W' - W) = (mu - lam) W + lam W': the same map with two products, not three

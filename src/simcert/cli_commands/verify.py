@@ -48,6 +48,7 @@ def _verify_body(
     method: str,
     timeout: float,
     milp_fallback: bool,
+    relu_split: bool,
     json_path: str | None,
     quiet: bool,
     device: str,
@@ -78,7 +79,7 @@ def _verify_body(
 
         rows = [f"g_{k} - f_{k}" for k in prop.indices(f.output_size)] if hasattr(prop, "indices") else None
         progress = SearchProgress(_stderr_console(), rows=rows)
-    options = SearchOptions(device=device, milp_fallback=milp_fallback)
+    options = SearchOptions(device=device, milp_fallback=milp_fallback, relu_split=relu_split)
     if progress is not None:
         with progress:
             res = run_verify(f, g, box, prop, method=method, timeout=timeout, options=options, progress=progress)

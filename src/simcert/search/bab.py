@@ -55,6 +55,10 @@ class SearchOptions:
     # the search keeps `milp_share` of the time limit, then the MILP bounds the rows it left open (see
     # search/milp_fallback.py; used by `verify`, not by the search itself)
     milp_share: float = 0.5
+    relu_split: bool = True  # high-dimensional regions on the differential engine, without the MILP fallback:
+    # the search keeps `relu_split_share` of the time limit, then ReLU-split branch and bound with
+    # beta multipliers proves the rows it left open (search/relu_split.py; used by `verify`)
+    relu_split_share: float = 0.5
     dtype: torch.dtype = torch.float64
     ranking_dtype: torch.dtype | None = torch.float32  # the cheap engine's split ranking (None: `dtype`); it
     # only chooses where to split, so its rounding cannot touch soundness (measured: 2x faster than float64)
