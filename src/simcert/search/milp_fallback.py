@@ -60,15 +60,7 @@ def milp_fallback(
     k = problem.rows
     lo_np, hi_np = lower.detach().cpu().double().numpy(), upper.detach().cpu().double().numpy()
     c1, c2 = problem.c1.cpu().double().numpy(), problem.c2.cpu().double().numpy()
-    jobs = []
-    for i in range(k):
-        sides = []
-        if float(known_lower[i]) < float(problem.lo[i]):
-            sides.append("lower")
-        if float(known_upper[i]) > float(problem.hi[i]):
-            sides.append("upper")
-        if sides:
-            jobs.append((i, tuple(sides)))
+    jobs = problem.open_sides(known_lower, known_upper)
     out_lo = torch.full((k,), -float("inf"), dtype=torch.float64)
     out_hi = torch.full((k,), float("inf"), dtype=torch.float64)
     points: list[np.ndarray] = []

@@ -50,6 +50,17 @@ class SpecProblem:
         bad = ((v < self.lo) | (v > self.hi)).any(dim=1)
         return bad if self.confirm is None else bad & self.confirm(fx, gx)
 
+    def open_sides(self, lower: torch.Tensor, upper: torch.Tensor) -> list[tuple[int, tuple[str, ...]]]:
+        """[(row, sides)] for the rows whose known bounds lower, upper (K,) leave a side ("lower" and/or
+        "upper") outside its allowed interval, in row order."""
+        out = []
+        for k in range(self.rows):
+            sides = (("lower",) if float(lower[k]) < float(self.lo[k]) else ()) + (
+                ("upper",) if float(upper[k]) > float(self.hi[k]) else ())
+            if sides:
+                out.append((k, sides))
+        return out
+
     def proven(self, bounds: SpecBounds) -> torch.Tensor:
         """(B,) bool: every row's certified interval lies inside its allowed interval."""
         return ((bounds.lower >= self.lo) & (bounds.upper <= self.hi)).all(dim=1)

@@ -110,17 +110,17 @@ def _objectives(problem: SpecProblem, known_lower: torch.Tensor, known_upper: to
     """The open sides as "upper bound <= threshold" objectives: (a1 (R, m), a2 (R, m), thr (R,), row (R,),
     sign (R,)), a row's lower side being the upper side of its negation."""
     a1, a2, thr, rows, signs = [], [], [], [], []
-    for k in range(problem.rows):
-        if float(known_upper[k]) > float(problem.hi[k]):
-            a1.append(problem.c1[k]), a2.append(problem.c2[k]), thr.append(problem.hi[k]), rows.append(k), signs.append(1.0)
-        if float(known_lower[k]) < float(problem.lo[k]):
-            a1.append(-problem.c1[k]), a2.append(-problem.c2[k]), thr.append(-problem.lo[k]), rows.append(k), signs.append(-1.0)
+    for k, sides in problem.open_sides(known_lower, known_upper):
+        for side in sorted(sides, reverse=True):  # the upper side first
+            s = 1.0 if side == "upper" else -1.0
+            a1.append(s * problem.c1[k]), a2.append(s * problem.c2[k]), rows.append(k), signs.append(s)
+            thr.append(problem.hi[k] if side == "upper" else -problem.lo[k])
     if not rows:
         return None
     return torch.stack(a1), torch.stack(a2), torch.stack(thr), torch.tensor(rows), torch.tensor(signs)
 
 
-def _lagrangian_terms(twin: Twin, layout: _Layout, splits: torch.Tensor, beta: torch.Tensor):
+def _lagrangian_terms(layout: _Layout, splits: torch.Tensor, beta: torch.Tensor):
     """{pair: (add_mu, add_lam)} (B, R, width) from the constraints (B, D, 4) [pair, neuron, kind, sign]
     (sign 0: padding) and multipliers beta (B, R, D): beta_d s_d on z (f's neuron) or on z and delta (g's,
     whose pre-activation is z + delta)."""
@@ -154,7 +154,7 @@ def _bound_domains(twin, layout, lower, upper, state, splits, beta, objectives, 
     end = len(twin.pairs)
 
     def run(beta: torch.Tensor, trace: dict | None = None) -> torch.Tensor:
-        terms = _lagrangian_terms(twin, layout, splits, beta)
+        terms = _lagrangian_terms(layout, splits, beta)
         coef, const = diff_backward_partial(twin, lines, mu0, lam0, end, pre_terms=terms, trace=trace)
         return concretize_upper(coef, const, lo_b, hi_b)
 
@@ -286,16 +286,11 @@ def relu_split_search(
 
 
 def _split(layout: _Layout, state, splits, ub, share, score, beta):
-    """Both children of each domain on its best-scored neuron (measured: also splitting the other network's
-    same neuron where it is unstable, four children, proved fewer of the small MILP-checked twins and CNN
-    balls in the same time)."""
-    return _split_on(layout.columns[score.argmax(1)], state, splits, ub, share, beta)
-
-
-def _split_on(col: torch.Tensor, state, splits, ub, share, beta):
-    """Both children of each domain on the given column (B, 5) (`_Layout.columns` rows): clipped states,
-    constraint lists one longer, the parent's bounds (valid on the children), half its share each and its
-    multipliers (0 for the new constraint)."""
+    """Both children of each domain on its best-scored neuron: clipped states, constraint lists one longer,
+    the parent's bounds (valid on the children), half its share each and its multipliers (0 for the new
+    constraint). (Measured: also splitting the other network's same neuron where it is unstable, four
+    children, proved fewer of the small MILP-checked twins and CNN balls in the same time.)"""
+    col = layout.columns[score.argmax(1)]  # (B, 5)
     rows = torch.arange(state.shape[0])
     active, inactive = state.clone(), state.clone()
     active[rows, col[:, 3]] = active[rows, col[:, 3]].clamp(min=0.0)
