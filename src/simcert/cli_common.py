@@ -41,9 +41,14 @@ def _check_device(device: str) -> str:
 
 
 def _load_model(path: str) -> Any:
+    """The model at `path`; its loader's warnings (e.g. a runtime that may not follow the ONNX semantics) go
+    to stderr, one line each."""
     from .network.io import load
 
-    return load(path)
+    net = load(path)
+    for warning in net.meta.get("warnings", ()):
+        click.echo(f"warning: {path}: {warning}", err=True)
+    return net
 
 
 def _check_twins(f: Any, g: Any, ref: str, twin: str) -> None:

@@ -68,4 +68,8 @@ def test_retraining_reproduces_the_shipped_models(tmp_path) -> None:
     for p in written:
         fresh, shipped = load(p), load(demo.shipped_model_path(p.stem.removeprefix("demo_")))
         x = np.random.default_rng(0).uniform(0, 1, (200, fresh.input_size))
-        np.testing.assert_allclose(fresh(x), shipped(x), atol=1e-5)
+        # training is not bit-reproducible across CPUs (BLAS kernels of another SIMD width sum in another order):
+        # on an AVX2-only CPU the retrained digits net differed from the shipped one by up to 1.8e-3 on logits of
+        # magnitude ~20 (2026-12-04), on the machine that wrote the files by less than 1e-5
+        np.testing.assert_allclose(fresh(x), shipped(x), rtol=1e-3, atol=5e-3)
+        assert np.mean(fresh(x).argmax(1) == shipped(x).argmax(1)) >= 0.99

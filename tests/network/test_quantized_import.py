@@ -29,9 +29,11 @@ logging.getLogger("root").setLevel(logging.ERROR)
 N = 1500
 
 
-def _ort(path, x):
+def _ort(path, x, fused: bool = True):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
+    if not fused:  # the ONNX semantics in float32 (DequantizeLinear, Gemm, QuantizeLinear), no integer kernels
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     return s.run(None, {s.get_inputs()[0].name: x.astype(np.float32)})[0]
 
@@ -52,11 +54,11 @@ def _near_tie(net: Network, x: np.ndarray) -> np.ndarray:
     return hit
 
 
-def _agree(path, x: np.ndarray, net: Network | None = None) -> Network:
+def _agree(path, x: np.ndarray, net: Network | None = None, fused: bool = True) -> Network:
     """Assert simcert's forward of `path` matches ORT (exact, or a mismatch explained by the slack)."""
     net = net or load(path)
     x = x.astype(np.float32)
-    y_ort = _ort(path, x)
+    y_ort = _ort(path, x, fused)
     with torch.no_grad():
         y = net.forward(torch.as_tensor(x.astype(np.float64))).numpy().astype(np.float32).reshape(y_ort.shape)
     bad = np.any(y != y_ort, axis=tuple(range(1, y.ndim)))
@@ -150,7 +152,7 @@ def test_qlinear_matmul_and_add(tmp_path, per_channel):
     _matmul_add_model(tmp_path / "f.onnx")
     quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"),
                     _Reader([{"x": rng.normal(size=(100, 5)).astype(np.float32)}]),
-                    quant_format=QuantFormat.QOperator, per_channel=per_channel)
+                    quant_format=QuantFormat.QOperator, per_channel=per_channel, reduce_range=True)
     assert {"QLinearMatMul", "QLinearAdd"} <= set(_ops(tmp_path / "q.onnx"))
     _agree(tmp_path / "q.onnx", rng.normal(size=(N, 5)))
 
@@ -207,7 +209,9 @@ def test_pytorch_fake_quant_export(tmp_path):
     torch.onnx.export(model, (torch.zeros(1, 5),), str(path), dynamo=False, input_names=["x"],
                       output_names=["y"], dynamic_axes={"x": {0: "N"}}, opset_version=13)
     x = np.random.default_rng(9).normal(size=(N, 5)).astype(np.float32)
-    net = _agree(path, x)
+    # against ORT's unfused execution: torch exports full 8-bit weight codes only, and ORT's fused u8s8 kernels
+    # on x86 CPUs without VNNI saturate int16 pair sums with those (src/simcert/compress/ort_quant.py)
+    net = _agree(path, x, fused=False)
     with torch.no_grad():  # and torch's own fake-quant forward agrees up to the same near-ties
         yt = model(torch.as_tensor(x)).numpy()
         ys = net.forward(torch.as_tensor(x.astype(np.float64))).numpy().astype(np.float32)
@@ -274,3 +278,47 @@ def test_ort_quantize_bad_input_leaves_no_file(tmp_path):
     with pytest.raises(InputError):
         ort_quantize(_mlp(), out, np.zeros((10, 5)), activation_type="int16")
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def _max_int8_code(path) -> int:
+    m = onnx.load(str(path))
+    return max(int(np.abs(nh.to_array(t).astype(np.int64)).max()) for t in m.graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and len(t.dims) >= 2)
+
+
+def test_int8_weights_use_7_bit_codes_unless_asked_and_full_codes_warn(tmp_path, capsys):
+    """ORT's u8s8 kernels on x86 CPUs without VNNI add pairs of products in saturating int16: `ort_quantize`
+    writes 7-bit weight codes by default (no pair can overflow), and a model with 8-bit activations and
+    larger codes loads with a warning that `simcert info` prints (exit 0)."""
+    rng = np.random.default_rng(3)
+    cal = rng.normal(size=(100, 5))
+    safe, full = tmp_path / "safe.onnx", tmp_path / "full.onnx"
+    ort_quantize(_mlp(), safe, cal)
+    ort_quantize(_mlp(), full, cal, reduce_range=False)
+    assert _max_int8_code(safe) <= 64 < _max_int8_code(full)
+    assert "warnings" not in load(safe).meta and "warnings" not in load(safe).summary()
+    warning = load(full).meta["warnings"][0]
+    assert "saturate" in warning and "reduce_range" in warning
+    assert main(["info", str(full)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and str(full) in err
+    assert main(["info", str(safe)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    # weight-only quantization (float activations) runs no integer kernel: no warning
+    from simcert.compress import quantize_weights
+    from simcert.network.io import save
+    w8 = tmp_path / "w8.onnx"
+    save(quantize_weights(_mlp(), 8), str(w8))
+    assert "warnings" not in load(w8).meta
+    # the CLI: 7-bit codes by default, all codes with --full-range (refused for simcert's own quantizer)
+    src = tmp_path / "f.onnx"
+    save(_mlp(), str(src))
+    (tmp_path / "cal.csv").write_text("\n".join(",".join(map(str, row)) for row in cal))
+    for extra, limit in (([], 64), (["--full-range"], 127)):
+        out = tmp_path / f"cli{len(extra)}.onnx"
+        assert main(["compress", str(src), "--to", "int8", "--activations", "8", "--quantizer", "onnxruntime",
+                     "--calibration", str(tmp_path / "cal.csv"), "-o", str(out), *extra]) == 0
+        assert _max_int8_code(out) <= limit and (limit == 64) == (_max_int8_code(out) <= 64)
+    capsys.readouterr()
+    assert main(["compress", str(src), "--to", "int8", "--full-range", "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "--full-range" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()

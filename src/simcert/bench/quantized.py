@@ -1,7 +1,8 @@
 """Fully quantized twins made by ONNX Runtime's quantizer, against weight-only twins of the same bit width.
 
 Twins (`TWINS`) of each reference network f:
-- "ort-int8": `ort_quantize` QDQ, int8 symmetric weights, uint8 activations (w8/a8), min/max calibration;
+- "ort-int8": `ort_quantize` QDQ, int8 symmetric weights with 7-bit codes (|q| <= 64, its default, so that ORT's
+  x86 kernels without VNNI cannot saturate), uint8 activations (w8/a8), min/max calibration;
 - "ort-int4": `ort_quantize` QDQ, int4 weights, uint4 activations (w4/a4);
 - "w-int8", "w-int4": `quantize_weights` (weights only, per tensor, activations stay float).
 Calibration: ACAS Xu, 500 uniform points of the normalized input domain ((min - mean) / range ..
@@ -402,7 +403,9 @@ def render_section(rows: list[dict]) -> list[str]:
     """The "Fully quantized twins" section of docs/benchmarks.md from the CSV rows."""
     out = ["## Fully quantized twins (ONNX Runtime's quantizer)", "",
            "`simcert bench quantized --timeout 5 --workers 2 --out docs/bench-data/quantized.csv`: twins of each "
-           "network made by onnxruntime's `quantize_static` (QDQ; `ort-int8`: int8 weights / uint8 activations, "
+           "network made by onnxruntime's `quantize_static` (QDQ; `ort-int8`: int8 weights with 7-bit codes (onnxruntime's `reduce_range`, "
+           "`ort_quantize`'s default: ORT's x86 kernels without VNNI saturate with full 8-bit codes, see "
+           "docs/quantization.md) / uint8 activations, "
            "`ort-int4`: int4 weights / uint4 activations; min/max calibration on 500 uniform points of the ACAS Xu "
            "input domain, on MNIST test images 10-99) and weight-only twins of the same bit width (`w-int8`, "
            "`w-int4`: `quantize_weights`, per tensor, float activations). Target: g_t - f_t on the property's "

@@ -252,6 +252,7 @@ def render_benchmarks(data_dir: Path = Path("docs/bench-data"), out: Path = Path
     lines += cnn.render_section(_read(d / "cnn.csv"))
     lines += _notes(d / "cnn.notes.md")
     lines += quantized.render_section(_read(d / "quantized.csv"))
+    lines += _notes(d / "quantized.notes.md")
     for extra in sorted(p for p in d.glob("*.md") if not p.name.endswith(".notes.md")):
         lines += [extra.read_text().rstrip(), ""]
     out = Path(out)

@@ -22,7 +22,7 @@ def _domain_samples(net: Any, model: str, n: int = 1000) -> np.ndarray:
 
 
 def _ort_compress(model: str, net: Any, target: str | None, per_channel: bool, asymmetric: bool,
-                  activations: int, calib: np.ndarray, qformat: str, out: str) -> int:
+                  activations: int, calib: np.ndarray, qformat: str, out: str, full_range: bool = False) -> int:
     """`--quantizer onnxruntime`: ONNX Runtime's quantize_static writes the fully quantized twin."""
     from ..compress.ort_quant import ort_quantize
     from ..network import load
@@ -37,11 +37,12 @@ def _ort_compress(model: str, net: Any, target: str | None, per_channel: bool, a
     logging.disable(logging.WARNING)  # ONNX Runtime's quantizer advises pre-processing on the root logger
     try:
         ort_quantize(net, out, calib, weight_bits=int(target[3:]), activation_bits=activations,
-                     per_channel=per_channel, fmt=qformat)
+                     per_channel=per_channel, fmt=qformat, reduce_range=not full_range and target == "int8")
     finally:
         logging.disable(logging.NOTSET)
     twin = load(out)
-    what = f"onnxruntime {qformat} {target}{' per-channel' if per_channel else ''} {activations}-bit-activation"
+    codes = " (7-bit codes)" if target == "int8" and not full_range else ""
+    what = f"onnxruntime {qformat} {target}{codes}{' per-channel' if per_channel else ''} {activations}-bit-activation"
     click.echo(compress_summary_line(model, out, what, net.summary(), twin.summary()))
     return 0
 
@@ -64,6 +65,7 @@ def _compress_body(
     calibration: str | None,
     quantizer: str,
     qformat: str,
+    full_range: bool,
     prune: float | None,
     structured: bool,
     prune_scope: str,
@@ -80,6 +82,8 @@ def _compress_body(
     check_writable(out)
     if calibration is not None and activations is None:
         raise InputError("--calibration needs --activations BITS")
+    if full_range and quantizer != "onnxruntime":
+        raise InputError("--full-range applies to --quantizer onnxruntime only")
     if quantizer == "onnxruntime" and (activations is None or suffix != ".onnx" or prune is not None):
         raise InputError("--quantizer onnxruntime needs --activations BITS, an .onnx output and no pruning")
     net = _load_model(model)
@@ -87,7 +91,7 @@ def _compress_body(
     if calib is None and activations is not None:
         calib = _domain_samples(net, model)
     if quantizer == "onnxruntime":
-        return _ort_compress(model, net, target, per_channel, asymmetric, activations, calib, qformat, out)
+        return _ort_compress(model, net, target, per_channel, asymmetric, activations, calib, qformat, out, full_range)
     twin = run_compress(
         net, to=target, per_channel=per_channel, symmetric=not asymmetric, activations=activations,
         calibration=calib, prune=prune, structured=structured, prune_scope=prune_scope,  # type: ignore[arg-type]

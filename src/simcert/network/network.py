@@ -156,6 +156,7 @@ class Network:
             "float16_exact": bool(flat.size and np.array_equal(flat.astype(np.float16).astype(np.float64), flat)),
             "activation_quantized": any(isinstance(l, QuantizeActivation) for l in self.layers),
             "softmax_output": self.softmax_output,
+            **({"warnings": list(self.meta["warnings"])} if self.meta.get("warnings") else {}),
         }
 
     def with_layers(self, layers: Sequence[Layer], **changes: Any) -> "Network":

@@ -418,6 +418,9 @@ def _const_dequantize(r: _Reader, node: Any) -> np.ndarray:
     """y = scale * (q - zero_point) in float64: exact for 8-bit q and float32 scales."""
     q = np.asarray(_c(r, node, 0))
     at = r.attrs(node)
+    zp_type = r.const_types.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if (zp_type or r.const_types.get(node.input[0]) or _onnx_type_of(q)) == 3 and q.ndim >= 2:
+        r.int8_weight_codes.append(q)  # int8 weight codes: the reader warns about int16 saturation (onnx_read)
     if int(at.get("block_size", 0)):
         raise r.unsupported(node, "blocked quantization is not supported")
     scale = np.asarray(_c(r, node, 1), dtype=np.float64)

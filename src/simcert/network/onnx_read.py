@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InputError, ModelFormatError, UnsupportedOpError
-from .layers import Identity, Layer, Reshape, Shape
+from .layers import Identity, Layer, QuantizeActivation, Reshape, Shape
 from .network import Network, NnetNormalization
 from .onnx_common import _onnx
 from .onnx_ops import _CONST_OPS, _DYNAMIC_OPS
@@ -68,6 +68,7 @@ class _Reader:
         self.graph = model.graph
         self.consts: dict[str, np.ndarray] = {}
         self.const_types: dict[str, int] = {}  # ONNX element type of constants (for zero points)
+        self.int8_weight_codes: list[np.ndarray] = []  # int8 codes of dequantized constant weights (see below)
         self.layers: list[Layer] = []
         self.head: str | None = None  # name of the current dynamic tensor
         self.dyn: _Dyn | None = None
@@ -132,6 +133,10 @@ class _Reader:
         from .io import fold_affine
 
         layers = fold_affine(self.layers, input_shape) or [Identity()]
+        int8 = [a for k, a in self.consts.items() if self.const_types.get(k) == 3] + self.int8_weight_codes
+        warning = _saturation_warning(layers, int8)
+        if warning:
+            meta["warnings"] = [warning]
         props = {p.key: p.value for p in self.model.metadata_props}
         domain, nnet = _read_meta_props(props)
         name = self.name or Path(self.path).stem
@@ -347,6 +352,20 @@ class _Reader:
         if not 0 <= a < rank:
             raise self.bad(node, f"axis {axis} out of range for rank {rank}")
         return a
+
+
+def _saturation_warning(layers: Sequence[Layer], int8_consts: Sequence[np.ndarray]) -> str | None:
+    """A warning when ONNX Runtime may not compute this model's ONNX semantics: 8-bit activations (integer
+    kernels) and int8 weight codes beyond +-64. ORT's u8s8 kernels on x86 CPUs without VNNI add pairs of
+    products in saturating int16, which codes within +-64 (ORT's `reduce_range`) cannot overflow
+    (255 * 128 < 32767); see compress/ort_quant.py for the measurement."""
+    act8 = any(isinstance(l, QuantizeActivation) and l.bits == 8 for l in layers)
+    codes = [int(np.abs(a.astype(np.int64)).max()) for a in int8_consts if a.ndim >= 2 and a.size]
+    if not act8 or not codes or max(codes) <= 64:
+        return None
+    return (f"8-bit activations with int8 weight codes up to {max(codes)}: ONNX Runtime's integer kernels on x86 "
+            "CPUs without VNNI may saturate int16 pair sums and differ from this model's ONNX semantics, which "
+            "simcert verifies (quantize with 7-bit codes, e.g. onnxruntime's reduce_range, to avoid it)")
 
 
 def _short(exc: BaseException) -> str:

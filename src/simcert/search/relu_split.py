@@ -44,6 +44,8 @@ class ReluSplitOptions:
     beta_lr: float = 0.05
     polish_steps: int = 300  # steps for a domain with every neuron stable (splitting cannot help it any more)
     max_domains: int = 50_000  # frontier cap (then the search stops with "unknown")
+    max_bounded: int | None = None  # budget of domains bounded in all (None: until the deadline); a budget
+    # that does not depend on the machine's speed (tests)
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,9 @@ def relu_split_search(
         closed_max, closed_share = ub[0], 1.0
     front = (state[open_], splits[open_], ub[open_], share[open_], score[open_], beta[open_])
     stuck = bool(open_[0]) and float(score.max()) <= 0
-    while not stuck and front[0].shape[0] and time.perf_counter() < deadline and front[0].shape[0] <= options.max_domains:
+    budget = float("inf") if options.max_bounded is None else options.max_bounded
+    while (not stuck and front[0].shape[0] and time.perf_counter() < deadline
+           and front[0].shape[0] <= options.max_domains and domains < budget):
         take = min(options.batch_size, front[0].shape[0])
         batch = tuple(t[:take] for t in front)  # oldest first: the shallowest domains, the largest shares
         front = tuple(t[take:] for t in front)
