@@ -191,11 +191,9 @@ def render(rows: list[tuple[str, str, dict[str, float]]], n: int) -> str:
             f"{100 * r['fused_equal']:.2f}% | {_fmt_steps(r['unfused_steps'])} | {100 * r['unfused_equal']:.2f}% | "
             f"{expl_s} | {r['max_slack']:.2g} | {'yes' if r.get('warned') else '-'} |"
         )
-    worst_bad = max((r["fused_bad"] + r["unfused_bad"]) for _, _, r in rows)
-    tie = max((r.get(k, 0.0) for _, _, r in rows for k in ("fused_tie", "unfused_tie")), default=0.0)
     lines += [
         "",
-        _summary(rows, worst_bad, tie),
+        _summary(rows),
         "",
     ]
     return "\n".join(lines)
@@ -220,13 +218,11 @@ def _saturated(rows: list[tuple[str, str, dict[str, float]]]) -> list[str]:
     return [f"{m} {f}" for m, f, r in rows if r.get("warned") and r.get("fused_bad", 0)]
 
 
-def _summary(rows: list[tuple[str, str, dict[str, float]]], worst_bad: int, tie: float) -> str:
+def _summary(rows: list[tuple[str, str, dict[str, float]]]) -> str:
     sat = _saturated(rows)
     if sat:
         explained = [(m, f, r) for m, f, r in rows if f"{m} {f}" not in sat]
-        rest = _summary(explained, max((r["fused_bad"] + r["unfused_bad"]) for _, _, r in explained),
-                        max((r.get(k, 0.0) for _, _, r in explained for k in ("fused_tie", "unfused_tie")),
-                            default=0.0)) if explained else ""
+        rest = _summary(explained) if explained else ""
         return (f"Models the loader warns about that mismatch ORT's fused kernels: {'; '.join(sat)}. On a CPU "
                 "without VNNI ORT's integer kernels add pairs of uint8 x int8 products in saturating int16 "
                 "(vpmaddubsw), which full 8-bit weight codes can overflow: there ORT's fused execution is not the "
@@ -234,6 +230,8 @@ def _summary(rows: list[tuple[str, str, dict[str, float]]], worst_bad: int, tie:
                 "whatever the \"explained\" column says (with a large slack almost every input has some "
                 "near-tie). The 7-bit codes of `ort_quantize`'s default cannot overflow (255 x 128 < 32767). "
                 + rest)
+    worst_bad = max((r["fused_bad"] + r["unfused_bad"]) for _, _, r in rows)
+    tie = max((r.get(k, 0.0) for _, _, r in rows for k in ("fused_tie", "unfused_tie")), default=0.0)
     if worst_bad == 0:
         return ("Every output was bit-identical: with 8-bit integer kernels ORT's float32 requantization "
                 "(float32(acc) * float32(a_s * b_s / y_s), then round half to even) never landed on a different "

@@ -87,8 +87,8 @@ def test_bounds_contain_the_truth_and_never_prove_a_false_threshold() -> None:
         if res.proven:
             assert float(res.upper[0]) <= thr
     assert decidable >= 12, decidable
-    assert proven >= 0.4 * decidable, (proven, decidable)  # measured: 11 of 22 with a 30 s MILP, 7 of 16 with
-    # this 8 s one on a slow machine (the float16/int8 twins, whose difference is 1e-4 to 1e-2, mostly stay open)
+    assert proven >= 0.4 * decidable, (proven, decidable)  # measured with this budget: 11 of 22 (30 s MILP; the
+    # float16/int8 twins, whose difference is 1e-4 to 1e-2, mostly stay open)
 
 
 def test_verify_splits_relus_on_high_dimensional_regions() -> None:

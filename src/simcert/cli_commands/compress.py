@@ -37,7 +37,7 @@ def _ort_compress(model: str, net: Any, target: str | None, per_channel: bool, a
     logging.disable(logging.WARNING)  # ONNX Runtime's quantizer advises pre-processing on the root logger
     try:
         ort_quantize(net, out, calib, weight_bits=int(target[3:]), activation_bits=activations,
-                     per_channel=per_channel, fmt=qformat, reduce_range=not full_range and target == "int8")
+                     per_channel=per_channel, fmt=qformat, reduce_range=False if full_range else None)
     finally:
         logging.disable(logging.NOTSET)
     twin = load(out)
