@@ -29,7 +29,7 @@ def test_readme_opens_with_the_two_commands() -> None:
     demo, tests = _readme_commands()[:2]
     assert demo.endswith("&& simcert demo") and "pip install torch==2.13.0 -e ." in demo
     assert "pip install torch==2.13.0 -e '.[test]'" in tests
-    assert tests.split(" && ")[-1] == 'python -m pytest -x -q -m "not slow"'
+    assert tests.split(" && ")[-1] == 'python -m pytest -x -q -n 2 -m "not slow"'
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_LINE_END = "&& simcert demo"
-TEST_LINE_END = 'python -m pytest -x -q -m "not slow"'
+TEST_LINE_END = 'python -m pytest -x -q -n 2 -m "not slow"'
 
 
 def readme_commands() -> list[str]:
